@@ -90,7 +90,8 @@ def from_layers(layers: Sequence[Layer], t_max: int = DEFAULT_T_MAX,
   """Builds and validates a block from ``[(op_name, pred1, pred2), ...]``.
 
   ``layers[i]`` is layer ``t = i + 1``. A one-input layer has ``pred2 == 0``
-  (or is given as ``(op_name, pred1)``). Commutative two-input ops (add,
+  (or is given as ``(op_name, pred1)``); a two-input op always names both
+  inputs, and ``pred2 == 0`` then means the block input. Commutative two-input ops (add,
   concat) are stored with pred1 > pred2 whatever order they were given in.
 
   Raises:
@@ -118,8 +119,11 @@ def from_layers(layers: Sequence[Layer], t_max: int = DEFAULT_T_MAX,
       op[i] = opset.op_id(name)
     except ValueError as e:
       raise ValueError(f"layer {t}: {e}") from None
-    preds = [int(p) for p in preds] + [0] * (2 - len(preds))
     spec = opset.ops[op[i]]
+    if spec.arity == 2 and len(preds) == 1:
+      raise ValueError(f"layer {t} ({name}): a two-input op was given one input "
+                       f"{layer!r}; write ({name!r}, pred1, pred2)")
+    preds = [int(p) for p in preds] + [0] * (2 - len(preds))
     if spec.arity == 2 and spec.commutative:
       preds = sorted(preds, reverse=True)
     pred[i] = preds

@@ -71,18 +71,25 @@ class Encoding:
   name: str
   fn: EncodingFn
   dim: Callable[[OpSet, int], int]
+  names: Callable[[OpSet, int], list[str]]
   doc: str = ""
 
 
 _ENCODINGS: dict[str, Encoding] = {}
 
 
-def register_encoding(name: str, dim: Callable[[OpSet, int], int], doc: str = ""):
-  """Decorator registering ``fn(op, t, pred, opset, t_max) -> [t_max, k]``."""
+def register_encoding(name: str, names: Callable[[OpSet, int], list[str]],
+                      doc: str = ""):
+  """Decorator registering ``fn(op, t, pred, opset, t_max) -> [t_max, k]``.
+
+  ``names(opset, t_max)`` labels the k features (for printing and plots);
+  its length is the feature dimension.
+  """
   def decorator(fn: EncodingFn) -> EncodingFn:
     if name in _ENCODINGS:
       raise ValueError(f"encoding {name!r} is already registered")
-    _ENCODINGS[name] = Encoding(name, fn, dim, doc)
+    dim = lambda opset, t_max: len(names(opset, t_max))
+    _ENCODINGS[name] = Encoding(name, fn, dim, names, doc)
     return fn
   return decorator
 
@@ -104,6 +111,11 @@ def feature_dim(encoding: str, opset: OpSet, t_max: int) -> int:
   return get_encoding(encoding).dim(opset, t_max)
 
 
+def feature_names(encoding: str, opset: OpSet, t_max: int) -> list[str]:
+  """A label for each of the k features, e.g. ``"op=add"``, ``"t-pred2=3"``."""
+  return list(get_encoding(encoding).names(opset, t_max))
+
+
 # -- building blocks of the encodings -----------------------------------------
 
 def _num_preds(opset: OpSet, t_max: int) -> int:
@@ -114,6 +126,19 @@ def _num_preds(opset: OpSet, t_max: int) -> int:
 def _num_distances(opset: OpSet, t_max: int) -> int:
   """Number of values ``node(t) - pred`` can take (1 .. node(t_max))."""
   return opset.node(t_max)
+
+
+def _op_names(opset: OpSet) -> list[str]:
+  return [f"op={op.name}" for op in opset.ops]
+
+
+def _relative_names(opset: OpSet, t_max: int) -> list[str]:
+  return [f"t-pred{slot}={d}" for slot in (1, 2)
+          for d in range(1, _num_distances(opset, t_max) + 1)]
+
+
+def _depth_names(t_max: int) -> list[str]:
+  return [f"t={t}" for t in range(1, t_max + 1)]
 
 
 def _second_input(op, opset: OpSet):
@@ -135,7 +160,8 @@ def _onehot_op(op, opset: OpSet):
 
 # -- the five encodings --------------------------------------------------------
 
-@register_encoding("paper", dim=lambda opset, t_max: 4,
+@register_encoding("paper",
+                   names=lambda opset, t_max: ["kind", "kernel", "pred1", "pred2"],
                    doc="op kind, kernel size, pred1, pred2 as scalars")
 def _paper(op, t, pred, opset, t_max):
   del t, t_max
@@ -146,8 +172,11 @@ def _paper(op, t, pred, opset, t_max):
 
 @register_encoding(
     "onehot",
-    dim=lambda opset, t_max: (len(opset.kinds) + len(opset.kernel_sizes)
-                              + 2 * _num_preds(opset, t_max)),
+    names=lambda opset, t_max: (
+        [f"kind={k}" for k in opset.kinds]
+        + [f"kernel={k}" for k in opset.kernel_sizes]
+        + [f"pred{slot}={p}" for slot in (1, 2)
+           for p in range(_num_preds(opset, t_max))]),
     doc="one-hot op kind and kernel, one-hot absolute preds")
 def _onehot(op, t, pred, opset, t_max):
   del t
@@ -162,7 +191,7 @@ def _onehot(op, t, pred, opset, t_max):
 
 @register_encoding(
     "onehot_relative",
-    dim=lambda opset, t_max: opset.num_ops + 2 * _num_distances(opset, t_max),
+    names=lambda opset, t_max: _op_names(opset) + _relative_names(opset, t_max),
     doc="one-hot op, one-hot t - pred1 and t - pred2")
 def _onehot_relative(op, t, pred, opset, t_max):
   return jnp.concatenate([_onehot_op(op, opset),
@@ -171,8 +200,9 @@ def _onehot_relative(op, t, pred, opset, t_max):
 
 @register_encoding(
     "positional",
-    dim=lambda opset, t_max: (t_max * opset.num_ops
-                              + 2 * _num_distances(opset, t_max)),
+    names=lambda opset, t_max: (
+        [f"t={t},op={op.name}" for t in range(1, t_max + 1) for op in opset.ops]
+        + _relative_names(opset, t_max)),
     doc="one-hot (t, op) plus relative preds")
 def _positional(op, t, pred, opset, t_max):
   position = jax.nn.one_hot(t - 1, t_max)
@@ -183,8 +213,8 @@ def _positional(op, t, pred, opset, t_max):
 
 @register_encoding(
     "relative_depth",
-    dim=lambda opset, t_max: (opset.num_ops + 2 * _num_distances(opset, t_max)
-                              + t_max),
+    names=lambda opset, t_max: (_op_names(opset) + _relative_names(opset, t_max)
+                                + _depth_names(t_max)),
     doc="onehot_relative plus one-hot t")
 def _relative_depth(op, t, pred, opset, t_max):
   return jnp.concatenate([_onehot_relative(op, t, pred, opset, t_max),

@@ -258,8 +258,9 @@ def from_graphs_tuple(graph: jraph.GraphsTuple, opset: OpSet = BLOCK_OPS) -> Blo
     raise ValueError("the graph holds no block (every graph has t_max 0, i.e. is padding)")
   t_max = int(t_maxes[real[0]])
   if np.any(t_maxes[real] != t_max):
-    raise ValueError(f"real graphs have different t_max {sorted(set(t_maxes[real].tolist()))}; "
-                     f"blocks of one batch share t_max")
+    raise ValueError(f"real graphs have different t_max "
+                     f"{sorted(set(t_maxes[real].tolist()))}; blocks of one batch "
+                     f"share t_max")
   node_start = np.concatenate([[0], np.cumsum(n_node)[:-1]])
   edge_start = np.concatenate([[0], np.cumsum(n_edge)[:-1]])
   num_inputs = opset.num_inputs
@@ -294,7 +295,8 @@ def from_graphs_tuple(graph: jraph.GraphsTuple, opset: OpSet = BLOCK_OPS) -> Blo
       raise ValueError(f"{where}: every edge must run from a node of the graph to "
                        f"one of its layer nodes")
     if np.any((slot < 0) | (slot > 1)):
-      raise ValueError(f"{where}: edge slots must be 0 or 1, got {sorted(set(slot.tolist()))}")
+      raise ValueError(f"{where}: edge slots must be 0 or 1, got "
+                       f"{sorted(set(slot.tolist()))}")
     layer = r - num_inputs
     arity = opset.arity_table[layer_op]
     count = np.zeros((n, 2), np.int64)

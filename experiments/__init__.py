@@ -1,0 +1,1 @@
+"""Experiment entry point, configs and jobs of irlas-jax."""

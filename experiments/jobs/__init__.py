@@ -1,0 +1,24 @@
+"""Jobs: importable functions ``run(config, workdir)``, chosen by ``config.job``."""
+
+import os
+
+from ml_collections import config_dict
+
+from experiments.jobs import expert
+
+JOBS = {
+    "expert": expert.run,
+}
+
+
+def run(config: config_dict.ConfigDict, workdir: str):
+  """Runs ``JOBS[config.job]`` after writing ``config.json`` into ``workdir``."""
+  job = config.get("job")
+  if job not in JOBS:
+    raise ValueError(f"config.job={job!r} is not a known job; known jobs: "
+                     f"{', '.join(sorted(JOBS))}")
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  return JOBS[job](config, workdir)
+

@@ -4,10 +4,14 @@ import os
 
 from ml_collections import config_dict
 
+from experiments.jobs import analysis_msf
 from experiments.jobs import expert
+from experiments.jobs import irl
 
 JOBS = {
+    "analysis_msf": analysis_msf.run,
     "expert": expert.run,
+    "irl": irl.run,
 }
 
 

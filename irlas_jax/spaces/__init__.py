@@ -25,5 +25,7 @@ from irlas_jax.spaces.layers import layer_codes
 from irlas_jax.spaces.opset import BLOCK_OPS
 from irlas_jax.spaces.opset import OpSet
 from irlas_jax.spaces.opset import OpSpec
+from irlas_jax.spaces.opset import get_opset
+from irlas_jax.spaces.opset import register_opset
 from irlas_jax.spaces.render import draw
 from irlas_jax.spaces.render import draw_grid

@@ -201,3 +201,25 @@ BLOCK_OPS = OpSet(
     ),
     num_inputs=1,
 )
+
+
+_OPSETS: dict[str, OpSet] = {}
+
+
+def register_opset(opset: OpSet) -> OpSet:
+  """Makes ``opset`` findable by name (for saved files and configs)."""
+  known = _OPSETS.get(opset.name)
+  if known is not None and known != opset:
+    raise ValueError(f"another op set is already registered as {opset.name!r}")
+  _OPSETS[opset.name] = opset
+  return opset
+
+
+def get_opset(name: str) -> OpSet:
+  """The registered op set called ``name``."""
+  if name not in _OPSETS:
+    raise ValueError(f"unknown op set {name!r}; known op sets: {', '.join(_OPSETS)}")
+  return _OPSETS[name]
+
+
+register_opset(BLOCK_OPS)

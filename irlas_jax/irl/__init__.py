@@ -1,0 +1,1 @@
+"""Inverse RL: the mirror stimuli function and max-margin IRL (Alg. 1)."""

@@ -1,0 +1,68 @@
+"""Diagnostics of a fitted mirror stimuli function (Sec. 3.3, 4.3).
+
+* :func:`relative_changes`: the Sec. 4.3 / Fig. 6a study. For the expert and
+  each edited block, the relative change of F,
+  ``|F(edit) - F(expert)| / |F(expert)|``, next to the relative change of the
+  raw feature count, ``||mu(edit) - mu(expert)|| / ||mu(expert)||``. The
+  paper's claim: F changes little for small edits (a conv before or after the
+  residual function) and more when the shortcut is removed, while mu is
+  sensitive to every edit.
+* :func:`optimum`: the block that maximises F (the DP-optimal policy of the
+  reward ``w . phi``) and its F: "the highest for the exact expert network"
+  (Sec. 3.3) means this block is the expert.
+* :func:`rank_among_random`: how many of N ``sample_uniform`` blocks score at
+  least as high as the expert (0 means the expert beats them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from irlas_jax.irl import planner
+from irlas_jax.irl.mirror_stimuli import MirrorStimuli
+from irlas_jax.spaces.block import Block, sample_uniform
+
+
+def relative_changes(msf: MirrorStimuli, expert: Block,
+                     edits: Sequence[Block]) -> list[dict[str, float]]:
+  """Relative change of F and of mu from ``expert`` to each edit (Fig. 6a)."""
+  mu_expert = np.asarray(msf.feature_count(expert), np.float64)
+  f_expert = float(np.asarray(msf.w, np.float64) @ mu_expert)
+  rows = []
+  for edit in edits:
+    mu = np.asarray(msf.feature_count(edit), np.float64)
+    f = float(np.asarray(msf.w, np.float64) @ mu)
+    rows.append({
+        "f_expert": f_expert, "f_edit": f,
+        "f_change": abs(f - f_expert) / max(abs(f_expert), 1e-12),
+        "mu_change": float(np.linalg.norm(mu - mu_expert) / np.linalg.norm(mu_expert)),
+    })
+  return rows
+
+
+def optimum(msf: MirrorStimuli) -> tuple[Block, float]:
+  """The block with the highest F under ``msf`` (exact DP) and that F."""
+  result = planner.plan(msf.w, msf.gamma, opset=msf.opset, t_max=msf.t_max,
+                        encoding=msf.encoding)
+  return result.block, float(result.value)
+
+
+def rank_among_random(msf: MirrorStimuli, block: Block, num: int = 10_000,
+                      key: jax.Array | None = None) -> dict[str, float]:
+  """How ``block`` scores against ``num`` uniform random blocks.
+
+  Returns ``rank`` (the number of random blocks with F >= F(block)), the
+  block's F, and the max, mean and std of F over the random blocks (the
+  mean and std are what a z-scored reward would use).
+  """
+  key = jax.random.key(0) if key is None else key
+  randoms = sample_uniform(key, num, msf.t_max, msf.opset)
+  f_random = np.asarray(msf(randoms), np.float64)
+  f_block = float(msf(block))
+  return {"rank": int(np.sum(f_random >= f_block)), "f": f_block,
+          "random_max": float(f_random.max()), "random_mean": float(f_random.mean()),
+          "random_std": float(f_random.std())}

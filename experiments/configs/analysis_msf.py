@@ -10,11 +10,11 @@ blocks. Writes analysis_msf.json and analysis_msf.png.
 """
 
 from irlas_jax import features
-from irlas_jax.irl import fit as fit_lib
+from irlas_jax.irl import inverse_rl
 
 
 def get_config():
-  config = fit_lib.default_config()
+  config = inverse_rl.default_config()
   outer = type(config)()
   outer.job = "analysis_msf"
   outer.encodings = features.encodings()

@@ -8,11 +8,11 @@ The paper reports about 3 hours on a CPU for this step; here it takes
 seconds (exact DP as the RL step).
 """
 
-from irlas_jax.irl import fit as fit_lib
+from irlas_jax.irl import inverse_rl
 
 
 def get_config():
-  config = fit_lib.default_config()
+  config = inverse_rl.default_config()
   outer = type(config)()
   outer.job = "irl"
   outer.irl = config

@@ -19,7 +19,7 @@ import numpy as np
 
 from irlas_jax import io
 from irlas_jax.irl import analysis
-from irlas_jax.irl import fit as fit_lib
+from irlas_jax.irl import inverse_rl
 from irlas_jax.spaces import experts as experts_lib
 from irlas_jax.spaces import render
 from irlas_jax.spaces.block import to_layers
@@ -27,7 +27,7 @@ from irlas_jax.spaces.block import to_layers
 
 def fit_and_check(irl_config, log=print):
   """Fits the MSF and adds the optimum / random-rank checks to ``info``."""
-  msf, info = fit_lib.fit(list(irl_config.experts), irl_config, log=log)
+  msf, info = inverse_rl.fit(list(irl_config.experts), irl_config, log=log)
   best, best_f = analysis.optimum(msf)
   expert = experts_lib.get(irl_config.experts[0], t_max=msf.t_max)
   info["optimal_block"] = to_layers(best)

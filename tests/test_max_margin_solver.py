@@ -1,4 +1,4 @@
-"""Tests of max-margin IRL (Eq. 8, Alg. 1): irlas_jax/irl/max_margin.py."""
+"""Tests of max-margin IRL (Eq. 8, Alg. 1): irlas_jax/irl/max_margin_solver.py."""
 
 import jax
 import jax.numpy as jnp
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import optimize as scipy_optimize
 
-from irlas_jax.irl import max_margin as mm_lib
-from irlas_jax.irl.max_margin import default_config
-from irlas_jax.irl.max_margin import max_margin
-from irlas_jax.irl.max_margin import MaxMarginResult
+from irlas_jax.irl import max_margin_solver as mm_lib
+from irlas_jax.irl.max_margin_solver import default_config
+from irlas_jax.irl.max_margin_solver import max_margin
+from irlas_jax.irl.max_margin_solver import MaxMarginResult
 
 
 R_PAD = 16  # random instances are padded to this many rows: one program per k.

@@ -46,7 +46,7 @@ import ml_collections
 import numpy as np
 
 from irlas_jax import features
-from irlas_jax.irl import max_margin as max_margin_lib
+from irlas_jax.irl import max_margin_solver as max_margin_lib
 from irlas_jax.irl import planner
 from irlas_jax.irl.mirror_stimuli import MirrorStimuli
 from irlas_jax.spaces import experts as experts_lib
@@ -67,7 +67,7 @@ def register_rl_step(name: str, fn: RLStep) -> RLStep:
 
 
 def dynamic_programming_step(w, key, *, gamma, encoding, opset, t_max, config):
-  """The exact optimal policy by backward DP (see :mod:`planner`)."""
+  """The exact optimal policy by backward DP (see :mod:`irlas_jax.irl.planner`)."""
   del key, config
   result = planner.plan(w, gamma, opset=opset, t_max=t_max, encoding=encoding)
   return result.block, features.feature_count(result.block, gamma, encoding)

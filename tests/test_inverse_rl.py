@@ -11,13 +11,13 @@ import pytest
 
 from irlas_jax import features
 from irlas_jax.irl import analysis
-from irlas_jax.irl import fit as fit_lib
+from irlas_jax.irl import inverse_rl
 from irlas_jax.spaces import experts
 from irlas_jax.spaces.block import to_layers
 
 
 def _config(**overrides):
-  config = fit_lib.default_config()
+  config = inverse_rl.default_config()
   config.num_random = 2000
   for k, v in overrides.items():
     setattr(config, k, v)
@@ -26,8 +26,8 @@ def _config(**overrides):
 
 @pytest.fixture(scope="module")
 def default_fit():
-  config = fit_lib.default_config()  # the real settings: t_max 24, 10,000 random blocks
-  return fit_lib.fit(["resnet"], config, log=None)
+  config = inverse_rl.default_config()  # the real settings: t_max 24, 10,000 random blocks
+  return inverse_rl.fit(["resnet"], config, log=None)
 
 
 def test_default_encoding_makes_the_expert_the_best_block(default_fit):
@@ -59,20 +59,20 @@ def test_info_records_every_round(default_fit):
 
 @pytest.mark.parametrize("encoding", features.encodings())
 def test_terminates_for_every_encoding(encoding):
-  msf, info = fit_lib.fit(["resnet"], _config(encoding=encoding), log=None)
+  msf, info = inverse_rl.fit(["resnet"], _config(encoding=encoding), log=None)
   assert info["terminated"], info["delta_history"][-3:]
   assert info["delta_history"][-1] + info["gap_history"][-1] <= info["eps"]
 
 
 @pytest.mark.parametrize("name", experts.names())
 def test_terminates_for_every_expert(name):
-  msf, info = fit_lib.fit([name], _config(), log=None)
+  msf, info = inverse_rl.fit([name], _config(), log=None)
   assert info["terminated"], (name, info["delta_history"][-3:])
 
 
 def test_several_experts_fit_their_mean_feature_count():
   names = ["resnet", "mobilenetv2"]
-  msf, info = fit_lib.fit(names, _config(), log=None)
+  msf, info = inverse_rl.fit(names, _config(), log=None)
   mean = np.mean([np.asarray(features.feature_count(experts.get(n), 0.9, msf.encoding))
                   for n in names], axis=0)
   np.testing.assert_allclose(info["mu_star"], mean, rtol=1e-6)
@@ -84,21 +84,21 @@ def test_rl_step_is_pluggable():
 
   def counting_step(w, key, **kwargs):
     calls.append(1)
-    return fit_lib.dynamic_programming_step(w, key, **kwargs)
+    return inverse_rl.dynamic_programming_step(w, key, **kwargs)
 
-  fit_lib.register_rl_step("counting_dp", counting_step)
+  inverse_rl.register_rl_step("counting_dp", counting_step)
   try:
-    _, info = fit_lib.fit(["resnet"], _config(rl_step="counting_dp", max_rounds=3),
+    _, info = inverse_rl.fit(["resnet"], _config(rl_step="counting_dp", max_rounds=3),
                           log=None)
   finally:
-    del fit_lib.RL_STEPS["counting_dp"]
+    del inverse_rl.RL_STEPS["counting_dp"]
   assert len(calls) == len(info["policy_blocks"]) >= 1
 
 
 def test_bad_config_is_a_clear_error():
   with pytest.raises(ValueError, match="config.rl_step='sarsa' is not a known RL step"):
-    fit_lib.fit(["resnet"], _config(rl_step="sarsa"))
+    inverse_rl.fit(["resnet"], _config(rl_step="sarsa"))
   with pytest.raises(ValueError, match="unknown feature encoding"):
-    fit_lib.fit(["resnet"], _config(encoding="one_hot"))
+    inverse_rl.fit(["resnet"], _config(encoding="one_hot"))
   with pytest.raises(ValueError, match="unknown expert 'resnet50'"):
-    fit_lib.fit(["resnet50"], _config())
+    inverse_rl.fit(["resnet50"], _config())

@@ -74,7 +74,7 @@ def layer_feature_table(opset: OpSet, t_max: int, encoding: str) -> np.ndarray:
               jnp.broadcast_to(pred, (t_max, 2)), opset, t_max)
 
   with jax.ensure_compile_time_eval():  # a constant even when called under jit
-    table = jax.vmap(at_every_index)(jnp.asarray(codes.op), jnp.asarray(codes.pred))
+    table = jax.jit(jax.vmap(at_every_index))(codes.op, codes.pred)
     table = np.asarray(jnp.swapaxes(table, 0, 1), np.float32)
   table.setflags(write=False)
   return table

@@ -8,7 +8,9 @@ the same run, is a straightforward NumPy/SciPy Alg. 1: the QP of Eq. 8 by
 ``scipy.optimize.minimize(method="SLSQP")`` on (w, delta) and the same exact
 DP written with NumPy, both sharing irlas-jax's layer-feature table (features
 are not what is measured). The paper reports about 3 hours on a CPU for this
-step. "second fit" is the same fit again in the same process (compiled
+step. "Q-learning step" replaces the DP by the search's tabular agent trained on
+the reward 30 * w . mu for its whole schedule each round (the paper's RL
+step), at most 30 rounds. "second fit" is the same fit again in the same process (compiled
 programs reused), the cost of every further fit (other encodings, experts). ``--experts`` adds a table over every expert of the library (for each of
 ``--expert_encodings``).
 """
@@ -25,13 +27,17 @@ from scipy import optimize
 _CHILD = """
 import json, sys, time
 start = time.perf_counter()
+import irlas_jax.strategies  # registers the 'qlearning' RL step
 from irlas_jax.irl import inverse_rl, analysis
 from irlas_jax.spaces import experts, to_layers
 config = inverse_rl.default_config()
 config.encoding = sys.argv[1]
+config.rl_step = sys.argv[3]
+config.max_rounds = int(sys.argv[4])
 msf, info = inverse_rl.fit([sys.argv[2]], config, log=None)
 total = time.perf_counter() - start
-_, again = inverse_rl.fit([sys.argv[2]], config, log=None)  # compiled programs reused
+_, again = (inverse_rl.fit([sys.argv[2]], config, log=None) if sys.argv[3] == "dp"
+            else (None, info))  # the same fit again, compiled programs reused
 best, _ = analysis.optimum(msf)
 print(json.dumps({"wall": total, "fit": info["wall_time_s"], "warm": again["wall_time_s"],
                   "rounds": info["rounds"],
@@ -41,9 +47,9 @@ print(json.dumps({"wall": total, "fit": info["wall_time_s"], "warm": again["wall
 """
 
 
-def irlas_jax_fit(encoding, expert):
-  out = subprocess.run([sys.executable, "-c", _CHILD, encoding, expert],
-                       capture_output=True, text=True, check=True)
+def irlas_jax_fit(encoding, expert, rl_step="dp", max_rounds=100):
+  out = subprocess.run([sys.executable, "-c", _CHILD, encoding, expert, rl_step,
+                        str(max_rounds)], capture_output=True, text=True, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -107,6 +113,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--encodings", default="paper,onehot,onehot_relative,positional,relative_depth")
   parser.add_argument("--experts", action="store_true")
+  parser.add_argument("--qlearning_encodings", default="relative_depth",
+                      help="encodings also fitted with the Q-learning RL step")
   parser.add_argument("--expert_encodings", default="relative_depth",
                       help="encodings of the --experts table, comma-separated")
   args = parser.parse_args()
@@ -124,6 +132,11 @@ def main():
           f"{base['wall'] / ours['wall']:8.1f}x")
     print(f"{'':<16} {'irlas-jax, second fit':<26} {ours['warm']:8.2f} {ours['rounds']:7d} "
           f"{'':>10} {'':>14} {base['wall'] / ours['warm']:8.1f}x")
+    if encoding in args.qlearning_encodings.split(","):
+      q = irlas_jax_fit(encoding, "resnet", "qlearning", 30)
+      print(f"{'':<16} {'irlas-jax (Q-learning step)':<26} {q['wall']:8.2f} "
+            f"{q['rounds']:7d} {q['bound']:10.2e} {str(q['optimum_is_expert']):>14} "
+            f"{base['wall'] / q['wall']:8.1f}x")
   if args.experts:
     from irlas_jax.spaces import experts
     for encoding in args.expert_encodings.split(","):

@@ -13,7 +13,7 @@ from irlas_jax import features
 from irlas_jax.irl import analysis
 from irlas_jax.irl import inverse_rl
 from irlas_jax.spaces import experts
-from irlas_jax.spaces.block import to_layers
+from irlas_jax.spaces.block import from_layers, to_layers
 
 
 def _config(**overrides):
@@ -102,3 +102,17 @@ def test_bad_config_is_a_clear_error():
     inverse_rl.fit(["resnet"], _config(encoding="one_hot"))
   with pytest.raises(ValueError, match="unknown expert 'resnet50'"):
     inverse_rl.fit(["resnet50"], _config())
+
+
+def test_qlearning_rl_step_runs_alg1():
+  import irlas_jax.strategies  # noqa: F401  (registers the step)
+  from irlas_jax.strategies import qlearning as ql
+  config = _config(rl_step="qlearning", t_max=4, max_rounds=3, num_random=500)
+  config.qlearning = ql.default_config()
+  config.qlearning.schedule = ((6, 1.0), (6, 0.1))
+  config.rl_batch_size = 16
+  msf, info = inverse_rl.fit(["resnet"], config, log=None)
+  assert info["rl_step"] == "qlearning" and len(info["policy_blocks"]) >= 1
+  for layers, m in zip(info["policy_blocks"], info["M_history"][1:]):
+    expected = features.feature_count(from_layers(layers, t_max=4), 0.9, msf.encoding)
+    np.testing.assert_allclose(m, np.asarray(expected), rtol=1e-5)

@@ -23,6 +23,7 @@ from irlas_jax.irl import inverse_rl
 from irlas_jax.spaces import experts as experts_lib
 from irlas_jax.spaces import render
 from irlas_jax.spaces.block import to_layers
+import irlas_jax.strategies  # noqa: F401  (registers the 'qlearning' RL step)
 
 
 def fit_and_check(irl_config, log=print):

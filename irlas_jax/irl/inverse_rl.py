@@ -127,7 +127,8 @@ def fit(experts: str | Block | Sequence[str | Block],
   config = default_config() if config is None else config
   if config.rl_step not in RL_STEPS:
     raise ValueError(f"config.rl_step={config.rl_step!r} is not a known RL step; "
-                     f"known: {', '.join(sorted(RL_STEPS))}")
+                     f"known: {', '.join(sorted(RL_STEPS))} (the Q-learning step "
+                     f"'qlearning' registers when irlas_jax.strategies is imported)")
   opset: OpSet = get_opset(config.space)
   t_max, gamma, encoding = int(config.t_max), float(config.gamma), config.encoding
   features.get_encoding(encoding)  # a clear error for a typo

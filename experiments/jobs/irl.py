@@ -29,6 +29,8 @@ import irlas_jax.strategies  # noqa: F401  (registers the 'qlearning' RL step)
 def fit_and_check(irl_config, log=print):
   """Fits the MSF and adds the optimum / random-rank checks to ``info``."""
   msf, info = inverse_rl.fit(list(irl_config.experts), irl_config, log=log)
+  mean, std = analysis.random_f_stats(msf, irl_config.num_random)
+  msf = msf.replace(random_f_mean=mean, random_f_std=std)
   best, best_f = analysis.optimum(msf)
   expert = experts_lib.get(irl_config.experts[0], t_max=msf.t_max)
   info["optimal_block"] = to_layers(best)

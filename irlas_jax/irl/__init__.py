@@ -8,6 +8,7 @@ under the names the issues use, so the modules carry other names.
 """
 
 from irlas_jax.irl.analysis import optimum
+from irlas_jax.irl.analysis import random_f_stats
 from irlas_jax.irl.analysis import rank_among_random
 from irlas_jax.irl.analysis import relative_changes
 from irlas_jax.irl.inverse_rl import RL_STEPS

@@ -51,6 +51,18 @@ def optimum(msf: MirrorStimuli) -> tuple[Block, float]:
   return result.block, float(result.value)
 
 
+def random_f_stats(msf: MirrorStimuli, num: int = 10_000,
+                   key: jax.Array | None = None) -> tuple[float, float]:
+  """Mean and standard deviation of F over ``num`` ``sample_uniform`` blocks.
+
+  The z-score ``(F - mean) / std`` makes lambda mean the same for every
+  encoding and expert (the search's ``normalize_f``).
+  """
+  key = jax.random.key(0) if key is None else key
+  f = np.asarray(msf(sample_uniform(key, num, msf.t_max, msf.opset)), np.float64)
+  return float(f.mean()), float(f.std())
+
+
 def rank_among_random(msf: MirrorStimuli, block: Block, num: int = 10_000,
                       key: jax.Array | None = None) -> dict[str, float]:
   """How ``block`` scores against ``num`` uniform random blocks.

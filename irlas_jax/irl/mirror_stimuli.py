@@ -39,6 +39,10 @@ class MirrorStimuli:
   encoding: str = struct.field(pytree_node=False, default=features.DEFAULT_ENCODING)
   t_max: int = struct.field(pytree_node=False, default=24)
   opset: OpSet = struct.field(pytree_node=False, default=BLOCK_OPS)
+  # Mean and std of F under the random policy (for a z-scored reward), when
+  # computed (``irl.random_f_stats``); saved with the MSF.
+  random_f_mean: float | None = struct.field(pytree_node=False, default=None)
+  random_f_std: float | None = struct.field(pytree_node=False, default=None)
 
   def check_blocks(self, blocks: Block) -> None:
     """Raises ValueError if ``blocks`` are not of this MSF's space."""
@@ -70,6 +74,7 @@ class MirrorStimuli:
         "t_max": int(self.t_max),
         "opset": self.opset.name,
         "feature_names": features.feature_names(self.encoding, self.opset, self.t_max),
+        "random_f_mean": self.random_f_mean, "random_f_std": self.random_f_std,
     }
 
   def save(self, path: str) -> None:
@@ -96,7 +101,8 @@ class MirrorStimuli:
     if w.shape != (dim,):
       raise ValueError(f"{source}: w has {w.shape[0]} entries, expected {dim} for "
                        f"encoding {data['encoding']!r} and t_max {data['t_max']}")
-    return cls(w, float(data["gamma"]), data["encoding"], int(data["t_max"]), space)
+    return cls(w, float(data["gamma"]), data["encoding"], int(data["t_max"]), space,
+               data.get("random_f_mean"), data.get("random_f_std"))
 
   @classmethod
   def load(cls, path: str, *, encoding: str | None = None, t_max: int | None = None,

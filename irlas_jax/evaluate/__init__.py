@@ -1,0 +1,1 @@
+"""Evaluators: F_accuracy by proxy training, and network costs (latency)."""

@@ -7,11 +7,13 @@ from ml_collections import config_dict
 from experiments.jobs import analysis_msf
 from experiments.jobs import expert
 from experiments.jobs import irl
+from experiments.jobs import search
 
 JOBS = {
     "analysis_msf": analysis_msf.run,
     "expert": expert.run,
     "irl": irl.run,
+    "search": search.run,
 }
 
 

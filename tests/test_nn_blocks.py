@@ -189,6 +189,7 @@ def test_dynamic_variables_from_static_round_trip():
 
 
 def test_vmap_and_lax_map_over_architectures_equal_a_loop():
+  """Outputs, statistics and gradients (hand-written reverse pass under vmap)."""
   blocks = [RANDOM_BLOCKS[1], RANDOM_BLOCKS[2], BLOCKS["resnext"]]
   batch = stack_blocks(blocks)
   x = image()
@@ -200,12 +201,17 @@ def test_vmap_and_lax_map_over_architectures_equal_a_loop():
     return DYNAMIC.apply(v, x, b, train=True, mutable=["batch_stats"])
 
   by_vmap = jax.jit(jax.vmap(one))(variables, batch)
+  target = image(seed=3)
+  grads_by_vmap = jax.jit(jax.vmap(dynamic_grads, in_axes=(0, None, 0, None)))(
+      variables, x, batch, target)
   by_map = jax.jit(lambda v, b: jax.lax.map(lambda vb: one(*vb), (v, b)))(variables, batch)
   for i, block in enumerate(blocks):
     v_i = jax.tree.map(lambda a, i=i: a[i], variables)
     want = dynamic_train(v_i, x, block)
     assert_trees_close(jax.tree.map(lambda a, i=i: a[i], by_vmap), want)
     assert_trees_close(jax.tree.map(lambda a, i=i: a[i], by_map), want)
+    assert_trees_close(jax.tree.map(lambda a, i=i: a[i], grads_by_vmap),
+                       dynamic_grads_jit(v_i, x, block, target))
   assert not np.allclose(by_vmap[0][0], by_vmap[0][1])
 
 
@@ -253,25 +259,50 @@ def test_init_gives_every_slot_its_own_parameters():
   np.testing.assert_array_equal(stats["var"], 1.0)
 
 
-def test_gradients_match_and_vanish_on_unused_slots():
-  block = BLOCKS["random1"]  # three sinks, concat, add, pools, every dwconv
-  assert len(irlas_nn.sinks_of_layers(irlas_nn.block_layers(block))) > 1
+def loss_and_grads(apply, variables, target):
+  """Gradients of a squared error in train mode (params) and eval mode (params, stats)."""
+  def loss(params, batch_stats, train):
+    y = apply({"params": params, "batch_stats": batch_stats}, train)
+    return jnp.mean((y - target) ** 2)
+
+  params, batch_stats = variables["params"], variables["batch_stats"]
+  return (jax.grad(loss)(params, batch_stats, True),
+          jax.grad(loss, argnums=(0, 1))(params, batch_stats, False))
+
+
+def dynamic_grads(variables, x, block, target):
+  def apply(v, train):
+    if train:
+      return DYNAMIC.apply(v, x, block, train=True, mutable=["batch_stats"])[0]
+    return DYNAMIC.apply(v, x, block)
+  return loss_and_grads(apply, variables, target)
+
+
+dynamic_grads_jit = jax.jit(dynamic_grads)
+
+
+@pytest.mark.parametrize("name", ["random1", "resnet", "densenet"])
+def test_gradients_match_and_vanish_on_unused_slots(name):
+  # random1 has three sinks (projected output); the experts have one.
+  block = BLOCKS[name]
   variables = dynamic_variables()
   static = irlas_nn.StaticBlock(block)
   static_variables = irlas_nn.static_variables_from_dynamic(block, variables)
-  x = image()
-  target = image(seed=3)
+  x, target = image(), image(seed=3)
 
-  def loss(apply, params, batch_stats):
-    y, _ = apply({"params": params, "batch_stats": batch_stats})
-    return jnp.mean((y - target) ** 2)
+  def static_apply(v, train):
+    if train:
+      return static.apply(v, x, train=True, mutable=["batch_stats"])[0]
+    return static.apply(v, x)
 
-  dynamic_apply = lambda v: DYNAMIC.apply(v, x, block, train=True, mutable=["batch_stats"])
-  static_apply = lambda v: static.apply(v, x, train=True, mutable=["batch_stats"])
-  want = jax.jit(jax.grad(functools.partial(loss, dynamic_apply)))(
-      variables["params"], variables["batch_stats"])
-  got = jax.grad(functools.partial(loss, static_apply))(
-      static_variables["params"], static_variables["batch_stats"])
-  zeros = {"params": jax.tree.map(jnp.zeros_like, variables["params"])}
-  embedded = irlas_nn.dynamic_variables_from_static(block, {"params": got}, zeros)
-  assert_trees_close(embedded["params"], want, atol=1e-5)
+  want_train, (want_eval, want_eval_stats) = dynamic_grads_jit(variables, x, block, target)
+  got_train, (got_eval, got_eval_stats) = loss_and_grads(static_apply, static_variables,
+                                                         target)
+  zeros = jax.tree.map(jnp.zeros_like, variables)
+  for got, want in ((got_train, want_train), (got_eval, want_eval)):
+    embedded = irlas_nn.dynamic_variables_from_static(block, {"params": got}, zeros)
+    assert_trees_close(embedded["params"], want, atol=1e-5)
+  embedded = irlas_nn.dynamic_variables_from_static(
+      block, {"batch_stats": got_eval_stats}, zeros)
+  assert_trees_close(embedded["batch_stats"], want_eval_stats, atol=1e-5)
+  assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(want_eval_stats))

@@ -10,19 +10,25 @@ float32[N, H, W, C]: node 0 is the block input, layer ``t`` applies its op
   layers are a Python tuple baked into the module, so XLA compiles a program
   with only the ops present. Used for final training and latency.
 * :class:`DynamicBlock` takes the block as traced arrays at call time (the
-  :class:`~irlas_jax.spaces.block.Block` pytree, never static): a scan over
-  the ``t_max`` layer slots carries a node buffer float32[t_max + 1, N, H, W, C];
-  slot ``t`` gathers its inputs by pred index, selects its op by id with a
-  lifted ``lax.switch`` (``nn.switch``, so BatchNorm statistics update only in
-  the branch taken), writes node ``t``, and, if node ``t`` is a sink (a mask
+  :class:`~irlas_jax.spaces.block.Block` pytree, never static): a
+  ``lax.scan`` over the ``t_max`` layer slots carries a node buffer
+  float32[t_max + 1, N, H, W, C] (node 0 = the block input); slot ``t``
+  gathers its inputs by pred index, selects its op by id with a lifted
+  ``lax.switch`` (``nn.switch``, so BatchNorm statistics move only in the
+  branch taken), writes node ``t``, and, if node ``t`` is a sink (a mask
   computed in jnp from ``(op, pred, length)``, :func:`sink_mask`), adds
-  ``W_t x_t`` to the output accumulator (under ``lax.cond``, so non-sinks
-  cost nothing on a single architecture). Padding and terminal slots write
-  zeros and touch no variable. One compiled program runs every block of the
-  space: ``jax.vmap`` over (block, variables) trains a batch of
-  architectures at once (the switch and conds become selects: every op of
-  every slot is computed), ``lax.map`` keeps real branches. Every slot holds
-  the parameters of every parameterised op (the price of one program).
+  ``W_t x_t`` to the output sum (under ``lax.cond``). Padding and terminal
+  slots write zeros and touch no variable. The reverse pass is hand-written
+  (``jax.custom_vjp``, see :func:`_run_slots`): it recomputes each slot's
+  selected op and accumulates input cotangents in place, so memory and time
+  are linear in ``t_max`` (the derived one is quadratic and stores every
+  op's residuals in every slot). One compiled program runs every block of
+  the space; ``jax.vmap`` over (variables, block) trains a batch of
+  architectures at once (the switches and conds become selects: every op of
+  every slot is computed), ``lax.map`` runs one architecture after another
+  with real branches (cheaper on one CPU/GPU, see DESIGN.md "Evaluators").
+  Every slot holds the parameters of every parameterised op (the price of
+  one program); their gradients are zero where the block does not use them.
 
 **Parameter layout and the central contract.** For the same parameters the
 two modules compute the same function (up to float rounding), in eval mode
@@ -47,6 +53,14 @@ depth (a block, a network, any module holding dynamic blocks);
 :func:`dynamic_variables_from_static` writes static variables back (e.g. the
 batch statistics after a static train step). Slots that a block does not use
 keep their values.
+
+The dynamic block keeps all its slots' variables in one entry per
+collection, ``layer_slots`` (a pytree made by a vmapped ``init`` of the
+slot module over ``t_max`` split keys: every slot has its own random
+parameters). Its gradient comes from the hand-written reverse pass:
+forward-mode differentiation (``jax.jvp``) of a dynamic block is not
+supported, and no gradient flows through updated batch statistics (as in
+any BN training loop).
 
 Both modules accept only the block space's op kinds (``ops.SUPPORTED_KINDS``)
 and op sets with one input slot. The dynamic module trusts its block
@@ -246,19 +260,21 @@ class StaticBlock(nn.Module):
 
 # -- dynamic ---------------------------------------------------------------------
 
-class _LayerSlot(nn.Module):
-  """One layer slot of the dynamic block: the body of the scan over slots.
+class _SlotOps(nn.Module):
+  """The variables and the computation of one layer slot of the dynamic block.
 
   Holds the variables of every parameterised op (named by op name) and the
-  slot's output-projection row; applies the op selected by the slot's op id.
+  slot's output-projection row ``output_row`` [C, C]. ``__call__(index, a,
+  b, is_sink, train)`` applies op ``index`` (``num_ops`` = padding: zeros) to
+  the inputs with a lifted switch (only the selected op's BN statistics
+  move) and returns ``(out, out . output_row if is_sink else 0)``. Used
+  functionally (``init``/``apply``) by :func:`_run_slots`.
   """
   opset: OpSet
   features: int
-  train: bool
   bn_momentum: float
   bn_epsilon: float
   depthwise_impl: str
-  remat: bool
 
   def setup(self):
     for spec in self.opset.ops:
@@ -269,15 +285,10 @@ class _LayerSlot(nn.Module):
         OUTPUT_ROW, nn.initializers.lecun_normal(),
         (self.features, self.features), jnp.float32)
 
-  def __call__(self, carry, slot):
-    buffer, output_sum = carry
-    op, pred, node, is_sink = slot
-    a = jax.lax.dynamic_index_in_dim(buffer, pred[0], 0, keepdims=False)
-    b = jax.lax.dynamic_index_in_dim(buffer, pred[1], 0, keepdims=False)
-
+  def __call__(self, index, a, b, is_sink, train: bool):
     def branch(spec):
       return lambda mdl, a, b: ops.apply_op(spec, getattr(mdl, spec.name, None),
-                                            a, b, mdl.train)
+                                            a, b, train)
 
     def padding(mdl, a, b):
       del mdl, b
@@ -285,27 +296,114 @@ class _LayerSlot(nn.Module):
 
     branches = [branch(spec) for spec in self.opset.ops] + [padding]
     if self.is_initializing():
-      for spec in self.opset.ops:  # create every op's variables in every slot
+      for spec in self.opset.ops:  # create every op's variables
         if ops.is_parameterised(spec):
           branch(spec)(self, a, b)
-    num_ops = self.opset.num_ops
-    index = jnp.where((op >= 0) & (op < num_ops), op, num_ops)
-
-    def apply_selected_op(mdl, index, a, b):
-      return nn.switch(index, branches, mdl, a, b)
-
-    if self.remat:
-      # Differentiating a switch stores the residuals of every branch (zeros
-      # for the branches not taken) in every slot; recomputing the selected
-      # op in the backward pass stores only its inputs.
-      apply_selected_op = nn.remat(apply_selected_op, prevent_cse=False)
-    out = apply_selected_op(self, index, a, b)
-    buffer = jax.lax.dynamic_update_index_in_dim(buffer, out, node, 0)
+    if isinstance(index, int):  # a known op: no switch
+      out = branches[index](self, a, b)
+    else:
+      out = nn.switch(index, branches, self, a, b)
     row = self.output_row
-    output_sum = jax.lax.cond(
-        is_sink, lambda: output_sum + ops.project_pointwise(out, row),
-        lambda: output_sum)
-    return (buffer, output_sum), None
+    projected = jax.lax.cond(is_sink, lambda: ops.project_pointwise(out, row),
+                             lambda: jnp.zeros_like(out))
+    return out, projected
+
+
+def _run_slots(slot: _SlotOps, train: bool, params, batch_stats, x, index, pred,
+               is_sink):
+  """All layer slots of the dynamic block: ``(nodes, sink_sum, new_batch_stats)``.
+
+  ``params``/``batch_stats`` are the slot variables stacked on a leading
+  [t_max] axis; ``index`` int32[t_max] the op to apply (``num_ops`` =
+  padding), ``pred`` int32[t_max, 2], ``is_sink`` bool[t_max]. A
+  ``lax.scan`` over slots carries the node buffer float32[t_max + 1, N, H,
+  W, C] (node 0 = x): slot t reads nodes ``pred[t - 1]``, writes node t and
+  adds its sink projection to ``sink_sum``.
+
+  The reverse pass is written by hand (``jax.custom_vjp``) because the one
+  that JAX derives is quadratic in t_max: the transpose of each slot's read
+  ``buffer[p]`` is a full-buffer array ``zeros.at[p].set(ct)`` added to the
+  buffer's cotangent, i.e. t_max + 1 activations of memory traffic per slot,
+  and differentiating a switch stores the residuals of every branch in every
+  slot. Here the only residual is the final node buffer (every node is
+  written once, so it holds every slot's inputs), the reverse scan
+  recomputes each slot's selected op under ``jax.vjp`` (rematerialisation;
+  the switch is outside the vjp so that only the selected op is
+  differentiated) and scatter-adds the two input cotangents into the
+  buffer's cotangent in place. Cost per slot: the op's forward and backward
+  and O(1) activations of memory traffic. Gradients do not
+  flow through the updated batch statistics (as in any BN training loop);
+  forward-mode differentiation (jvp) of the dynamic block is not supported.
+  """
+  t_max = index.shape[0]
+  nodes = jnp.arange(1, t_max + 1)
+
+  def apply_slot(p, s, index_t, a, b, is_sink_t):
+    variables = {"params": p, "batch_stats": s}
+    (out, projected), updates = slot.apply(variables, index_t, a, b, is_sink_t,
+                                           train, mutable=["batch_stats"])
+    return out, projected, updates.get("batch_stats", s)
+
+  def read(buffer, node):
+    return jax.lax.dynamic_index_in_dim(buffer, node, 0, keepdims=False)
+
+  def forward(params, batch_stats, x):
+    buffer = jnp.zeros((t_max + 1,) + x.shape, x.dtype).at[0].set(x)
+
+    def step(carry, slot_t):
+      buffer, sink_sum = carry
+      p, s, index_t, pred_t, is_sink_t, node = slot_t
+      out, projected, s = apply_slot(p, s, index_t, read(buffer, pred_t[0]),
+                                     read(buffer, pred_t[1]), is_sink_t)
+      buffer = jax.lax.dynamic_update_index_in_dim(buffer, out, node, 0)
+      return (buffer, sink_sum + projected), s
+
+    (buffer, sink_sum), new_stats = jax.lax.scan(
+        step, (buffer, jnp.zeros_like(x)),
+        (params, batch_stats, index, pred, is_sink, nodes))
+    return buffer, sink_sum, new_stats
+
+  @jax.custom_vjp
+  def run(params, batch_stats, x):
+    return forward(params, batch_stats, x)
+
+  def run_fwd(params, batch_stats, x):
+    buffer, sink_sum, new_stats = forward(params, batch_stats, x)
+    return (buffer, sink_sum, new_stats), (params, batch_stats, buffer)
+
+  def run_bwd(residuals, cotangents):
+    params, batch_stats, buffer = residuals
+    ct_buffer, ct_sink_sum, _ = cotangents  # no gradient through new statistics
+
+    def step(ct_buffer, slot_t):
+      p, s, index_t, pred_t, is_sink_t, node = slot_t
+      a, b = read(buffer, pred_t[0]), read(buffer, pred_t[1])
+      ct_out = read(ct_buffer, node)
+
+      def op_vjp(op_index):
+        def run():
+          _, vjp = jax.vjp(lambda p, s, a, b: apply_slot(
+              p, s, op_index, a, b, is_sink_t)[:2], p, s, a, b)
+          return vjp((ct_out, ct_sink_sum))
+        return run
+
+      # The switch is outside the vjp: differentiating inside a switch would
+      # materialise (zero-filled) residuals of every op.
+      ct_p, ct_s, ct_a, ct_b = jax.lax.switch(
+          index_t, [op_vjp(i) for i in range(slot.opset.num_ops + 1)])
+      # One scatter-add of both input cotangents (pred1 == pred2 for one-input
+      # ops): updated in place, where two dependent slice updates make XLA
+      # copy the whole buffer every slot.
+      ct_buffer = ct_buffer.at[pred_t].add(jnp.stack([ct_a, ct_b]), mode="clip")
+      return ct_buffer, (ct_p, ct_s)
+
+    ct_buffer, (ct_params, ct_stats) = jax.lax.scan(
+        step, ct_buffer, (params, batch_stats, index, pred, is_sink, nodes),
+        reverse=True)
+    return ct_params, ct_stats, ct_buffer[0]
+
+  run.defvjp(run_fwd, run_bwd)
+  return run(params, batch_stats, x)
 
 
 class _OutputNorm(nn.Module):
@@ -339,9 +437,6 @@ class DynamicBlock(nn.Module):
     opset: the op set of the blocks.
     bn_momentum, bn_epsilon: BatchNorm settings.
     depthwise_impl: how depthwise convs are computed (``ops.depthwise_conv``).
-    remat: in the backward pass, recompute each slot's selected op
-      (``nn.remat``) instead of storing the residuals of every op of every
-      slot (differentiating a switch keeps all branches' residuals).
 
   ``__call__(x, block, train=False)``: x float32[N, H, W, C] and one Block
   (traced or concrete) -> float32[N, H, W, C].
@@ -351,7 +446,6 @@ class DynamicBlock(nn.Module):
   bn_momentum: float = ops.DEFAULT_BN_MOMENTUM
   bn_epsilon: float = ops.DEFAULT_BN_EPSILON
   depthwise_impl: str = "auto"
-  remat: bool = False
 
   def __post_init__(self):
     if not isinstance(self.t_max, int) or self.t_max < 1:
@@ -364,21 +458,32 @@ class DynamicBlock(nn.Module):
   def __call__(self, x: jax.Array, block: Block, train: bool = False) -> jax.Array:
     check_image(x, "DynamicBlock")
     check_traced_block(block, self.t_max, self.opset, "DynamicBlock")
-    t_max = self.t_max
     x = x.astype(jnp.float32)
-    buffer = jnp.zeros((t_max + 1,) + x.shape, x.dtype).at[0].set(x)
+    slot = _SlotOps(self.opset, x.shape[-1], self.bn_momentum, self.bn_epsilon,
+                    self.depthwise_impl, parent=None)
+    zeros = jnp.zeros_like(x)
+
+    def init_slots(rng):  # every slot's variables, stacked on a leading axis
+      return jax.vmap(lambda key: slot.init(key, self.opset.num_ops, zeros, zeros,
+                                            False, False))(
+          jax.random.split(rng, self.t_max))
+
+    params = self.param(LAYER_SLOTS, lambda rng: init_slots(rng)["params"])
+    # Statistics do not depend on the key (XLA drops the unused random init).
+    batch_stats = self.variable(
+        "batch_stats", LAYER_SLOTS,
+        lambda: init_slots(jax.random.key(0)).get("batch_stats", {}))
+    num_ops = self.opset.num_ops
+    index = jnp.where((block.op >= 0) & (block.op < num_ops), block.op, num_ops)
     sink = sink_mask(block)
-    scan = nn.scan(_LayerSlot, variable_axes={"params": 0, "batch_stats": 0},
-                   split_rngs={"params": True}, in_axes=0, out_axes=0,
-                   length=t_max)
-    slots = (block.op, block.pred, jnp.arange(1, t_max + 1), sink)
-    (buffer, output_sum), _ = scan(
-        self.opset, x.shape[-1], train, self.bn_momentum, self.bn_epsilon,
-        self.depthwise_impl, self.remat, name=LAYER_SLOTS)((buffer, jnp.zeros_like(x)), slots)
+    buffer, sink_sum, new_stats = _run_slots(slot, train, params, batch_stats.value,
+                                             x, index, block.pred, sink)
+    if train and not self.is_initializing():
+      batch_stats.value = new_stats
     first_sink = jnp.argmax(sink) + 1
     single_sink = jax.lax.dynamic_index_in_dim(buffer, first_sink, 0, keepdims=False)
     return _OutputNorm(self.bn_momentum, self.bn_epsilon, name=OUTPUT)(
-        output_sum, single_sink, jnp.sum(sink) == 1, train)
+        sink_sum, single_sink, jnp.sum(sink) == 1, train)
 
 
 # -- parameter mapping -------------------------------------------------------------

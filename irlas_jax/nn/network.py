@@ -320,7 +320,6 @@ class DynamicNetwork(nn.Module):
     config: the :class:`NetworkConfig`.
     t_max: padded size of the blocks.
     opset: the blocks' op set.
-    remat: rematerialise each layer slot in the backward pass.
 
   ``__call__(x, block, train=False)``: float32[N, H, W, C_in] and one Block
   -> logits float32[N, num_classes].
@@ -328,7 +327,6 @@ class DynamicNetwork(nn.Module):
   config: NetworkConfig
   t_max: int
   opset: OpSet = BLOCK_OPS
-  remat: bool = False
 
   def __post_init__(self):
     _check_config(self.config, "DynamicNetwork")
@@ -345,7 +343,7 @@ class DynamicNetwork(nn.Module):
 
     def make_block(name):
       module = DynamicBlock(self.t_max, self.opset, c.bn_momentum, c.bn_epsilon,
-                            c.depthwise_impl, self.remat, name=name)
+                            c.depthwise_impl, name=name)
       return lambda x, train: module(x, block, train)
 
     return _network(x, c, make_block, train)

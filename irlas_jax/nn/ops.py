@@ -47,9 +47,22 @@ silent or ambiguous:
   after the output (every conv of the next block starts with its own ReLU).
 * BatchNorm: momentum 0.9, epsilon 1e-5 by default (config fields), scale
   and bias learned, statistics over (N, H, W). Everything is float32.
-* Kernel initialisers are Flax's defaults (LeCun normal) for convs; each
-  row of the sink projection is LeCun normal over its own C inputs (a BN
-  follows, so the overall scale does not matter).
+* Pointwise (1x1) convs are ``nn.Dense`` maps of the channel axis (kernel
+  [C_in, C_out], a dot product): the same function as a 1x1 ``nn.Conv``,
+  and under ``vmap`` over architectures (per-architecture kernels) a
+  batched matmul, where a batched conv becomes a grouped conv (measured 45x
+  slower, forward and backward, on XLA:CPU).
+* Depthwise convs (:func:`depthwise_conv`) have two implementations of the
+  same function with the same kernel [k, k, 1, C]: XLA's grouped conv, and
+  a sum of k*k shifted slices times the taps. ``depthwise_impl="auto"``
+  (the default) takes the slices on CPU, where XLA's depthwise conv is
+  20-30x slower forward (3x backward) and far slower still when vmapped, and
+  the conv elsewhere (cuDNN/TPU convs are the tuned path there; not
+  measured here).
+* Kernel initialisers are Flax's defaults (LeCun normal, fan-in k*k for a
+  depthwise kernel, C for a pointwise one); each row of the sink projection
+  is LeCun normal over its own C inputs (a BN follows, so the overall scale
+  does not matter).
 
 Each op is addressed through :func:`make_op_module` (its parameters, or
 ``None`` for a parameter-free op) and :func:`apply_op`; the static and the

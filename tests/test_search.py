@@ -106,6 +106,15 @@ def test_a_diverged_network_scores_zero_and_the_search_goes_on(tmp_path):
   assert any("diverged" in l for l in lines)
 
 
+def test_tensorboard_event_files_are_written(tmp_path):
+  config = search_child.tiny_config("random")
+  config.tensorboard = True
+  search(config, str(tmp_path), search_child.fake_evaluator, search_child.tiny_msf(),
+         log=lambda _: None)
+  events = os.listdir(tmp_path / "tensorboard")
+  assert any(name.startswith("events.out.tfevents") for name in events)
+
+
 def test_a_workdir_with_another_config_is_refused(tmp_path):
   config = search_child.tiny_config("random")
   search(config, str(tmp_path), search_child.fake_evaluator, search_child.tiny_msf(),

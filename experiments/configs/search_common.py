@@ -19,6 +19,7 @@ def search_config() -> config_dict.ConfigDict:
   config.lam = 30.0  # Sec. 4.1: lambda of Eq. 9
   config.normalize_f = False  # z-score F under the random policy
   config.top_k = 8
+  config.tensorboard = True  # event files in <workdir>/tensorboard, where TF is installed
   config.qlearning = qlearning.default_config()
   config.irl = inverse_rl.default_config()
   config.evaluator = proxy.default_config()

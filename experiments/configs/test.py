@@ -16,4 +16,5 @@ def get_config():
   config.evaluator.network_overrides.widths = (8,)
   config.evaluator.network_overrides.repeats = (1,)
   config.top_k = 2
+  config.tensorboard = False
   return config

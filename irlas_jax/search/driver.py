@@ -29,6 +29,8 @@ Decisions:
 * A workdir holding a run with another config is refused (a ValueError
   listing the differing fields), except for fields that only change how a
   run is watched or how long it goes (``RESUMABLE_FIELDS``).
+* Metrics also go to TensorBoard event files (``<workdir>/tensorboard``)
+  when ``config.tensorboard`` is set and TensorFlow is installed.
 * ``F`` may be z-scored under the random policy (``normalize_f``): the mean
   and standard deviation of F over ``sample_uniform`` blocks, so lam means
   the same for every encoding and expert.
@@ -97,6 +99,32 @@ def _topology_stats(config, msf: MirrorStimuli) -> tuple[float, float]:
   return mean, max(std, 1e-12)
 
 
+class _TensorBoard:
+  """Scalars to TensorBoard event files, where TensorFlow is available."""
+
+  def __init__(self, logdir: str, log):
+    self._writer = None
+    try:
+      import tensorboard  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      log("TensorBoard: tensorflow/tensorboard not installed; metrics go to "
+          "metrics.jsonl only")
+      return
+    tf.config.set_visible_devices([], "GPU")  # never take accelerator memory from JAX
+    self._tf = tf
+    self._writer = tf.summary.create_file_writer(logdir)
+
+  def write(self, step: int, record: dict) -> None:
+    if self._writer is None:
+      return
+    with self._writer.as_default():
+      for name, value in record.items():
+        if isinstance(value, (int, float)) and name != "iteration":
+          self._tf.summary.scalar(name, float(value), step=step)
+    self._writer.flush()
+
+
 class _Top:
   """The k best distinct blocks by reward."""
 
@@ -160,6 +188,8 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
     resumed = True
     log(f"resumed at iteration {start} from {checkpointer.directory}")
   _rewrite_metrics(workdir, metrics)
+  board = (_TensorBoard(os.path.join(workdir, "tensorboard"), log)
+           if config.get("tensorboard", False) else None)
 
   for i in range(start, total):
     tick = time.perf_counter()
@@ -203,6 +233,8 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
                       {"iteration": i + 1, "config": current, "cache": cache,
                        "top": top.records, "metrics": metrics})
     _append_metrics(workdir, record)
+    if board is not None:
+      board.write(i + 1, record)
     eps = f" eps {record['epsilon']:.2f}" if record["epsilon"] is not None else ""
     log(f"iteration {i + 1:4d}/{total}{eps}: reward best {record['reward_best']:8.3f} "
         f"mean {record['reward_mean']:8.3f} | acc mean {record['accuracy_mean']:6.2f} | "

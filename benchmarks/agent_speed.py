@@ -20,7 +20,6 @@ import random
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 

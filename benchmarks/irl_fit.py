@@ -118,8 +118,8 @@ def main():
   parser.add_argument("--expert_encodings", default="relative_depth",
                       help="encodings of the --experts table, comma-separated")
   args = parser.parse_args()
-  print(f"\nAlg. 1 on the ResNet expert, t_max 24, eps 1e-3, CPU "
-        f"(irlas-jax: fresh process, compilation included)")
+  print("\nAlg. 1 on the ResNet expert, t_max 24, eps 1e-3, CPU "
+        "(irlas-jax: fresh process, compilation included)")
   print(f"{'encoding':<16} {'implementation':<26} {'wall s':>8} {'rounds':>7} "
         f"{'delta+gap':>10} {'argmax=expert':>14} {'speed-up':>9}")
   for encoding in args.encodings.split(","):

@@ -20,11 +20,10 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from irlas_jax import nn as irlas_nn
-from irlas_jax.spaces import experts, sample_uniform, to_layers, unstack_blocks
+from irlas_jax.spaces import experts, sample_uniform, unstack_blocks
 
 T_MAX = 24
 SETTINGS = {"tiny": (irlas_nn.tiny, (32, 8, 8, 1)),

@@ -32,7 +32,7 @@ def test_irl_job_writes_the_msf_and_its_record(tmp_path, capsys):
 def test_analysis_job_reports_every_encoding_and_edit(tmp_path, capsys):
   config = _small(analysis_config.get_config())
   config.encodings = ("relative_depth", "onehot")
-  results = jobs.run(config, str(tmp_path))
+  jobs.run(config, str(tmp_path))
   saved = json.loads((tmp_path / "analysis_msf.json").read_text())
   assert set(saved) == {"relative_depth", "onehot"}
   for encoding in saved:

@@ -10,7 +10,7 @@ import pytest
 from irlas_jax import features
 from irlas_jax.irl import planner
 from irlas_jax.spaces import experts
-from irlas_jax.spaces.block import from_layers, to_layers, validate
+from irlas_jax.spaces.block import from_layers, validate
 from irlas_jax.spaces.layers import layer_codes
 from irlas_jax.spaces.opset import OpSet, OpSpec
 

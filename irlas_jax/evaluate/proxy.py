@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from concurrent import futures
 import dataclasses
-import functools
 import json
 import math
 import time

@@ -43,7 +43,6 @@ import json
 import math
 import os
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp

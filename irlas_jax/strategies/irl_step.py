@@ -27,6 +27,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from irlas_jax import features
 from irlas_jax.irl import inverse_rl
@@ -50,18 +51,15 @@ def _train(w, key, scale, *, settings: ql.QLearningSettings, encoding: str,
 
 def qlearning_rl_step(w, key, *, gamma, encoding, opset, t_max, config):
   """Greedy block of a Q-learning agent trained on reward w . mu, and its mu."""
-  search_like = {"space": opset.name, "t_max": t_max,
-                 "batch_size": int(config.get("rl_batch_size", 64)),
-                 "qlearning": config.get("qlearning", None) or ql.default_config()}
-  settings = ql.settings_from_config(_Namespace(search_like))
+  search_like = ml_collections.ConfigDict({
+      "space": opset.name, "t_max": t_max,
+      "batch_size": int(config.get("rl_batch_size", 64)),
+      "qlearning": config.get("qlearning", None) or ql.default_config()})
+  settings = ql.settings_from_config(search_like)
   scale = jnp.float32(config.get("rl_reward_scale", 30.0))
   block = _train(jnp.asarray(w, jnp.float32), key, scale, settings=settings,
                  encoding=encoding, gamma=float(gamma))
   return block, features.feature_count(block, gamma, encoding)
-
-
-class _Namespace(dict):
-  __getattr__ = dict.__getitem__
 
 
 inverse_rl.register_rl_step("qlearning", qlearning_rl_step)

@@ -143,7 +143,7 @@ def main():
       print(f"\nevery expert, encoding {encoding} (fresh process each)")
       print(f"{'expert':<20} {'wall s':>8} {'fit s':>7} {'rounds':>7} {'delta+gap':>10} "
             f"{'argmax=expert':>14}")
-      for name in experts.names():
+      for name in experts.names("block"):
         r = irlas_jax_fit(encoding, name)
         print(f"{name:<20} {r['wall']:8.2f} {r['fit']:7.2f} {r['rounds']:7d} "
               f"{r['bound']:10.2e} {str(r['optimum_is_expert']):>14}")

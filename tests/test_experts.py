@@ -24,11 +24,11 @@ def test_paper_experts(name):
 
 def test_library_has_the_multi_expert_blocks():
   for name in ("resnet_bottleneck", "resnext", "mobilenetv2", "densenet"):
-    assert name in experts.names()
+    assert name in experts.names("block")
   assert experts.MODIFICATIONS == ("resnet_modify1", "resnet_modify2", "resnet_modify3")
 
 
-@pytest.mark.parametrize("name", experts.names())
+@pytest.mark.parametrize("name", experts.names("block"))
 def test_every_expert_is_a_valid_block_with_one_output(name):
   block = experts.get(name, t_max=12)
   validate(block)

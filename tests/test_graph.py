@@ -122,14 +122,14 @@ def nx_isomorphic(a: Block, b: Block) -> bool:
 # -- GraphsTuple round trip -----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", experts.names())
+@pytest.mark.parametrize("name", experts.names("block"))
 def test_round_trip_experts(name):
   block = experts.get(name, t_max=8)
   assert_blocks_equal(round_trip(block), block)
 
 
 def test_round_trip_experts_batched_and_list():
-  blocks = [experts.get(name, t_max=8) for name in experts.names()]
+  blocks = [experts.get(name, t_max=8) for name in experts.names("block")]
   batch = stack_blocks(blocks)
   assert_blocks_equal(round_trip(batch), batch)
   assert_blocks_equal(round_trip(blocks), batch)
@@ -241,9 +241,9 @@ def test_hash_format_and_batches():
   digest = graph.canonical_hash(block)
   assert isinstance(digest, str) and len(digest) == 64
   int(digest, 16)
-  batch = stack_blocks([experts.get(n, t_max=8) for n in experts.names()])
+  batch = stack_blocks([experts.get(n, t_max=8) for n in experts.names("block")])
   digests = graph.canonical_hash(batch)
-  assert digests == [graph.canonical_hash(experts.get(n, t_max=8)) for n in experts.names()]
+  assert digests == [graph.canonical_hash(experts.get(n, t_max=8)) for n in experts.names("block")]
   assert graph.canonical_hash([batch[0], batch[1]]) == digests[:2]
   assert len(set(digests)) == len(digests)  # the experts are all different
 
@@ -265,7 +265,7 @@ def test_hash_relabelled_pairs_equal():
       h([("dwconv3x3", 0, 0), ("dwconv3x3", 0, 0), ("dwconv5x5", 2, 0)])
 
 
-@pytest.mark.parametrize("name", experts.names())
+@pytest.mark.parametrize("name", experts.names("block"))
 def test_hash_ignores_t_max(name):
   layers = experts.layers(name)
   digests = {graph.canonical_hash(from_layers(layers, t_max=t)) for t in

@@ -63,7 +63,7 @@ def covering_random_blocks():
 
 RANDOM_BLOCKS = covering_random_blocks()
 BLOCKS = {f"random{i}": b for i, b in enumerate(RANDOM_BLOCKS)}
-BLOCKS.update({name: experts.get(name, T_MAX) for name in experts.names()})
+BLOCKS.update({name: experts.get(name, T_MAX) for name in experts.names("block")})
 
 
 def abstract_dynamic_variables():

@@ -63,7 +63,7 @@ def _expected_ranks(block):
   return rank
 
 
-@pytest.mark.parametrize("name", experts.names())
+@pytest.mark.parametrize("name", experts.names("block"))
 def test_draw_expert_writes_png(tmp_path, name):
   path = tmp_path / f"{name}.png"
   assert render.draw(experts.get(name), path, title=name) == path
@@ -157,9 +157,9 @@ def test_op_labels_and_colours():
 
 
 def test_draw_grid(tmp_path):
-  blocks = [experts.get(name) for name in experts.names()]
+  blocks = [experts.get(name) for name in experts.names("block")]
   path = tmp_path / "grid.png"
-  assert render.draw_grid(blocks, path, titles=list(experts.names())) == path
+  assert render.draw_grid(blocks, path, titles=list(experts.names("block"))) == path
   height, width, _ = _read_png(path).shape
   single_w = _read_png(render.draw(blocks[0], tmp_path / "one.png")).shape[1]
   assert width > 3 * single_w  # four columns

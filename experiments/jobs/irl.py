@@ -26,8 +26,29 @@ from irlas_jax.spaces.block import to_layers
 import irlas_jax.strategies  # noqa: F401  (registers the 'qlearning' RL step)
 
 
+def resolve_space_defaults(irl_config):
+  """A copy of ``irl_config`` with unset ``experts`` / ``t_max`` filled in
+  from the space's defaults (``experts.space_default(irl_config.space)``)."""
+  import irlas_jax.spaces  # noqa: F401  (registers every space's experts)
+  irl_config = irl_config.copy_and_resolve_references()
+  expert, t_max = experts_lib.space_default(irl_config.space)
+  with irl_config.unlocked():
+    if irl_config.get("experts") is None:
+      irl_config.experts = (expert,)
+    if irl_config.get("t_max") is None:
+      irl_config.t_max = t_max
+  for name in irl_config.experts:
+    if experts_lib.opset(name).name != irl_config.space:
+      raise ValueError(f"config.irl.experts: expert {name!r} is written in space "
+                       f"{experts_lib.opset(name).name!r}, not config space "
+                       f"{irl_config.space!r}; experts of that space: "
+                       f"{', '.join(experts_lib.names(irl_config.space))}")
+  return irl_config
+
+
 def fit_and_check(irl_config, log=print):
   """Fits the MSF and adds the optimum / random-rank checks to ``info``."""
+  irl_config = resolve_space_defaults(irl_config)
   msf, info = inverse_rl.fit(list(irl_config.experts), irl_config, log=log)
   mean, std = analysis.random_f_stats(msf, irl_config.num_random)
   msf = msf.replace(random_f_mean=mean, random_f_std=std)

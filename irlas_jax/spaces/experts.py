@@ -31,9 +31,12 @@ space cannot express, and how each expert simplifies it:
 
 from __future__ import annotations
 
-from irlas_jax.spaces.block import DEFAULT_T_MAX, Block, from_layers
+from collections.abc import Sequence
 
-_EXPERTS: dict[str, tuple[tuple[str, int, int], ...]] = {
+from irlas_jax.spaces.block import DEFAULT_T_MAX, Block, from_layers
+from irlas_jax.spaces.opset import BLOCK_OPS, OpSet
+
+_BLOCK_EXPERTS: dict[str, tuple[tuple[str, int, int], ...]] = {
     # The paper's expert: pre-activation ResNet basic block, depthwise convs.
     "resnet": (("dwconv3x3", 0, 0), ("dwconv3x3", 1, 0), ("add", 2, 0)),
     # Sec. 4.3 modification 1: a conv before the residual function; the
@@ -56,22 +59,69 @@ _EXPERTS: dict[str, tuple[tuple[str, int, int], ...]] = {
                  ("dwconv3x3", 4, 0), ("concat", 5, 4)),
 }
 
+# name -> (layers, op set). Other spaces (NAS-Bench-201, DARTS) add theirs
+# with register_expert when their module is imported.
+_EXPERTS: dict[str, tuple[tuple[tuple[str, int, int], ...], OpSet]] = {
+    name: (layers, BLOCK_OPS) for name, layers in _BLOCK_EXPERTS.items()}
+
+# space (op set name) -> (its default expert, its default t_max).
+_SPACE_DEFAULTS: dict[str, tuple[str, int]] = {"block": ("resnet", DEFAULT_T_MAX)}
+
 # The Sec. 4.3 study: the expert and its three modifications, in order.
 MODIFICATIONS = ("resnet_modify1", "resnet_modify2", "resnet_modify3")
 
 
-def names() -> tuple[str, ...]:
-  """Names of the known experts."""
-  return tuple(_EXPERTS)
+def register_expert(name: str, expert_layers: Sequence[tuple[str, int, int]],
+                    opset: OpSet) -> None:
+  """Adds expert ``name`` of the space ``opset`` (layers checked at once)."""
+  expert_layers = tuple(tuple(layer) for layer in expert_layers)
+  known = _EXPERTS.get(name)
+  if known is not None and known != (expert_layers, opset):
+    raise ValueError(f"another expert is already registered as {name!r}")
+  from_layers(expert_layers, t_max=max(len(expert_layers), 1), opset=opset)
+  _EXPERTS[name] = (expert_layers, opset)
+
+
+def set_space_default(space: str, expert: str, t_max: int) -> None:
+  """Makes ``expert`` (already registered) the default expert of ``space``."""
+  if opset(expert).name != space:
+    raise ValueError(f"expert {expert!r} is written in space {opset(expert).name!r}, "
+                     f"not {space!r}")
+  _SPACE_DEFAULTS[space] = (expert, int(t_max))
+
+
+def space_default(space: str) -> tuple[str, int]:
+  """``(default expert, default t_max)`` of the space (op set) ``space``."""
+  if space not in _SPACE_DEFAULTS:
+    raise ValueError(f"no default expert for space {space!r}; spaces with one: "
+                     f"{', '.join(_SPACE_DEFAULTS)} (importing irlas_jax.spaces "
+                     f"registers them all)")
+  return _SPACE_DEFAULTS[space]
+
+
+def names(space: str | None = None) -> tuple[str, ...]:
+  """Names of the known experts (of op set ``space`` only, if given)."""
+  return tuple(n for n, (_, opset) in _EXPERTS.items()
+               if space is None or opset.name == space)
+
+
+def _entry(name: str):
+  if name not in _EXPERTS:
+    raise ValueError(f"unknown expert {name!r}; known experts: {', '.join(names())}")
+  return _EXPERTS[name]
 
 
 def layers(name: str) -> list[tuple[str, int, int]]:
   """The ``(op, pred1, pred2)`` layers of expert ``name``."""
-  if name not in _EXPERTS:
-    raise ValueError(f"unknown expert {name!r}; known experts: {', '.join(names())}")
-  return list(_EXPERTS[name])
+  return list(_entry(name)[0])
+
+
+def opset(name: str) -> OpSet:
+  """The op set (search space) expert ``name`` is written in."""
+  return _entry(name)[1]
 
 
 def get(name: str, t_max: int = DEFAULT_T_MAX) -> Block:
-  """Expert ``name`` as a validated :class:`Block` padded to ``t_max``."""
-  return from_layers(layers(name), t_max=t_max)
+  """Expert ``name`` as a validated :class:`Block` of its space, padded to ``t_max``."""
+  expert_layers, expert_opset = _entry(name)
+  return from_layers(expert_layers, t_max=t_max, opset=expert_opset)

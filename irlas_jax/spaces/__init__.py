@@ -6,6 +6,7 @@ validation, uniform sampling), ``experts``, ``graph`` (jraph conversion and
 canonical hashing), ``render`` (drawings).
 """
 
+from irlas_jax.spaces import darts
 from irlas_jax.spaces import experts
 from irlas_jax.spaces import render
 from irlas_jax.spaces.block import DEFAULT_T_MAX

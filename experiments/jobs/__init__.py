@@ -8,12 +8,14 @@ from experiments.jobs import analysis_msf
 from experiments.jobs import expert
 from experiments.jobs import irl
 from experiments.jobs import search
+from experiments.jobs import train
 
 JOBS = {
     "analysis_msf": analysis_msf.run,
     "expert": expert.run,
     "irl": irl.run,
     "search": search.run,
+    "train": train.run,
 }
 
 

@@ -28,4 +28,6 @@ def get_config():
   outer.irl.space = outer.get_ref("space")
   outer.irl.experts = config_dict.placeholder(tuple)  # None: the space's default expert
   outer.irl.t_max = config_dict.placeholder(int)  # None: the space's default t_max
+  outer.irl.encoding = config_dict.placeholder(str)  # None: the space's encoding
+  outer.irl.rl_step = config_dict.placeholder(str)  # None: "enumerate" if the space can be listed, else "dp"
   return outer

@@ -17,8 +17,10 @@ import os
 from matplotlib.figure import Figure
 import numpy as np
 
+from irlas_jax import features
 from irlas_jax import io
 from irlas_jax.irl import analysis
+from irlas_jax.irl import enumeration
 from irlas_jax.irl import inverse_rl
 from irlas_jax.spaces import experts as experts_lib
 from irlas_jax.spaces import render
@@ -28,7 +30,10 @@ import irlas_jax.strategies  # noqa: F401  (registers the 'qlearning' RL step)
 
 def resolve_space_defaults(irl_config):
   """A copy of ``irl_config`` with unset ``experts`` / ``t_max`` filled in
-  from the space's defaults (``experts.space_default(irl_config.space)``)."""
+  from the space's defaults (``experts.space_default(irl_config.space)``),
+  and an unset ``rl_step`` set to ``"enumerate"`` for a space that can be
+  listed (NAS-Bench-201), else ``"dp"``; an unset ``encoding`` is the
+  space's own (``experts.space_encoding``) or the global default."""
   import irlas_jax.spaces  # noqa: F401  (registers every space's experts)
   irl_config = irl_config.copy_and_resolve_references()
   expert, t_max = experts_lib.space_default(irl_config.space)
@@ -37,6 +42,12 @@ def resolve_space_defaults(irl_config):
       irl_config.experts = (expert,)
     if irl_config.get("t_max") is None:
       irl_config.t_max = t_max
+    if irl_config.get("encoding") is None:
+      irl_config.encoding = (experts_lib.space_encoding(irl_config.space)
+                             or features.DEFAULT_ENCODING)
+    if irl_config.get("rl_step") is None:
+      irl_config.rl_step = ("enumerate" if enumeration.enumerable(irl_config.space)
+                            else "dp")
   for name in irl_config.experts:
     if experts_lib.opset(name).name != irl_config.space:
       raise ValueError(f"config.irl.experts: expert {name!r} is written in space "

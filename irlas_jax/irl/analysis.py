@@ -12,6 +12,10 @@
   (Sec. 3.3) means this block is the expert.
 * :func:`rank_among_random`: how many of N ``sample_uniform`` blocks score at
   least as high as the expert (0 means the expert beats them all).
+
+In a space that can be listed (:mod:`irlas_jax.irl.enumeration`, e.g.
+NAS-Bench-201) "random blocks" are all of the space's architectures (the
+uniform policy, exactly) and the optimum is the best of them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from irlas_jax.irl import enumeration
 from irlas_jax.irl import planner
 from irlas_jax.irl.mirror_stimuli import MirrorStimuli
 from irlas_jax.spaces.block import Block, sample_uniform
@@ -44,7 +49,14 @@ def relative_changes(msf: MirrorStimuli, expert: Block,
 
 
 def optimum(msf: MirrorStimuli) -> tuple[Block, float]:
-  """The block with the highest F under ``msf`` (exact DP) and that F."""
+  """The block with the highest F under ``msf`` (exact DP, or the best of
+  the list in an enumerable space) and that F."""
+  if enumeration.enumerable(msf.opset.name):
+    blocks = enumeration.feature_counts(msf.opset.name, msf.t_max, msf.gamma,
+                                        msf.encoding)[0]
+    f = np.asarray(msf(blocks))
+    best = int(np.argmax(f))
+    return jax.tree_util.tree_map(lambda x: x[best], blocks), float(f[best])
   result = planner.plan(msf.w, msf.gamma, opset=msf.opset, t_max=msf.t_max,
                         encoding=msf.encoding)
   return result.block, float(result.value)
@@ -57,8 +69,7 @@ def random_f_stats(msf: MirrorStimuli, num: int = 10_000,
   The z-score ``(F - mean) / std`` makes lambda mean the same for every
   encoding and expert (the search's ``normalize_f``).
   """
-  key = jax.random.key(0) if key is None else key
-  f = np.asarray(msf(sample_uniform(key, num, msf.t_max, msf.opset)), np.float64)
+  f = np.asarray(msf(_random_blocks(msf, num, key)), np.float64)
   return float(f.mean()), float(f.std())
 
 
@@ -70,10 +81,18 @@ def rank_among_random(msf: MirrorStimuli, block: Block, num: int = 10_000,
   block's F, and the max, mean and std of F over the random blocks (the
   mean and std are what a z-scored reward would use).
   """
-  key = jax.random.key(0) if key is None else key
-  randoms = sample_uniform(key, num, msf.t_max, msf.opset)
+  randoms = _random_blocks(msf, num, key)
   f_random = np.asarray(msf(randoms), np.float64)
   f_block = float(msf(block))
   return {"rank": int(np.sum(f_random >= f_block)), "f": f_block,
           "random_max": float(f_random.max()), "random_mean": float(f_random.mean()),
           "random_std": float(f_random.std())}
+
+
+def _random_blocks(msf: MirrorStimuli, num: int, key) -> Block:
+  """``num`` uniform random blocks, or every architecture of an enumerable space."""
+  if enumeration.enumerable(msf.opset.name):
+    return enumeration.feature_counts(msf.opset.name, msf.t_max, msf.gamma,
+                                      msf.encoding)[0]
+  key = jax.random.key(0) if key is None else key
+  return sample_uniform(key, num, msf.t_max, msf.opset)

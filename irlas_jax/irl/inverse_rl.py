@@ -10,10 +10,13 @@
 * ``mu_star`` is the mean feature count of the expert block(s) (several
   experts are allowed: the paper's future work).
 * ``M_0`` is a Monte-Carlo mean over ``config.num_random`` blocks of
-  ``sample_uniform`` (vmapped, one call).
+  ``sample_uniform`` (vmapped, one call); in a space that can be listed
+  (:mod:`irlas_jax.irl.enumeration`: NAS-Bench-201) it is the exact mean
+  over all of the space's architectures.
 * The RL step is pluggable (``config.rl_step``, see :data:`RL_STEPS`): by
   default the exact dynamic programme of :mod:`irlas_jax.irl.planner`
-  (deterministic, known MDP); the search's tabular Q-learning agent registers
+  (deterministic, known MDP); ``"enumerate"`` takes the best architecture of
+  an enumerable space (:mod:`irlas_jax.irl.enumeration`); the search's tabular Q-learning agent registers
   the step the paper describes.
 * Termination uses ``delta + gap <= eps``, where ``gap`` certifies how far the
   solver's margin can be from the true optimum, so solver error can never be
@@ -46,6 +49,7 @@ import ml_collections
 import numpy as np
 
 from irlas_jax import features
+from irlas_jax.irl import enumeration
 from irlas_jax.irl import max_margin_solver as max_margin_lib
 from irlas_jax.irl import planner
 from irlas_jax.irl.mirror_stimuli import MirrorStimuli
@@ -74,6 +78,7 @@ def dynamic_programming_step(w, key, *, gamma, encoding, opset, t_max, config):
 
 
 register_rl_step("dp", dynamic_programming_step)
+register_rl_step("enumerate", enumeration.enumeration_step)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -141,8 +146,11 @@ def fit(experts: str | Block | Sequence[str | Block],
   mu_star = jnp.mean(jnp.stack([features.feature_count(b, gamma, encoding)
                                 for b in blocks]), axis=0)
   key, key_random = jax.random.split(key)
-  random_blocks = sample_uniform(key_random, int(config.num_random), t_max, opset)
-  m0 = jnp.mean(features.feature_count(random_blocks, gamma, encoding), axis=0)
+  if enumeration.enumerable(opset.name):
+    m0 = enumeration.random_policy_mu(opset.name, t_max, gamma, encoding)
+  else:
+    random_blocks = sample_uniform(key_random, int(config.num_random), t_max, opset)
+    m0 = jnp.mean(features.feature_count(random_blocks, gamma, encoding), axis=0)
 
   rows = int(config.max_rounds) + 1
   mus = jnp.zeros((rows, mu_star.shape[0]), jnp.float32).at[0].set(m0)

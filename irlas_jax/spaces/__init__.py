@@ -8,6 +8,7 @@ canonical hashing), ``render`` (drawings).
 
 from irlas_jax.spaces import darts
 from irlas_jax.spaces import experts
+from irlas_jax.spaces import nb201
 from irlas_jax.spaces import render
 from irlas_jax.spaces.block import DEFAULT_T_MAX
 from irlas_jax.spaces.block import Block

@@ -66,6 +66,8 @@ _EXPERTS: dict[str, tuple[tuple[tuple[str, int, int], ...], OpSet]] = {
 
 # space (op set name) -> (its default expert, its default t_max).
 _SPACE_DEFAULTS: dict[str, tuple[str, int]] = {"block": ("resnet", DEFAULT_T_MAX)}
+# space -> the feature encoding its MSF is fitted with, where not the global default.
+_SPACE_ENCODINGS: dict[str, str] = {}
 
 # The Sec. 4.3 study: the expert and its three modifications, in order.
 MODIFICATIONS = ("resnet_modify1", "resnet_modify2", "resnet_modify3")
@@ -82,12 +84,21 @@ def register_expert(name: str, expert_layers: Sequence[tuple[str, int, int]],
   _EXPERTS[name] = (expert_layers, opset)
 
 
-def set_space_default(space: str, expert: str, t_max: int) -> None:
-  """Makes ``expert`` (already registered) the default expert of ``space``."""
+def set_space_default(space: str, expert: str, t_max: int,
+                      encoding: str | None = None) -> None:
+  """Makes ``expert`` (already registered) the default expert of ``space``,
+  and optionally ``encoding`` the feature encoding its MSF is fitted with."""
   if opset(expert).name != space:
     raise ValueError(f"expert {expert!r} is written in space {opset(expert).name!r}, "
                      f"not {space!r}")
   _SPACE_DEFAULTS[space] = (expert, int(t_max))
+  if encoding is not None:
+    _SPACE_ENCODINGS[space] = encoding
+
+
+def space_encoding(space: str) -> str | None:
+  """The space's own default feature encoding (None: the global default)."""
+  return _SPACE_ENCODINGS.get(space)
 
 
 def space_default(space: str) -> tuple[str, int]:

@@ -1,8 +1,11 @@
-"""Random search: every proposal is a batch of ``sample_uniform`` blocks.
+"""Random search: every proposal is a batch of uniformly drawn architectures.
 
-The baseline of every search study: the uniform random policy pi_0 (length
-uniform in 1..t_max, each layer uniform among the layers valid at its index).
-It ignores rewards; its state only counts iterations.
+The baseline of every search study. In the block space it is the uniform
+random policy pi_0 (length uniform in 1..t_max, each layer uniform among the
+layers valid at its index, ``sample_uniform``); in the NAS-Bench-201 space
+each edge's op is uniform, i.e. cells uniform with replacement (repeats
+count against the budget). It ignores rewards; its state only counts
+iterations.
 """
 
 from __future__ import annotations
@@ -13,15 +16,13 @@ from flax import struct
 import jax
 import jax.numpy as jnp
 
-from irlas_jax.spaces.block import sample_uniform
-from irlas_jax.spaces.opset import OpSet, get_opset
+from irlas_jax.spaces.arch_space import ArchSpace, get_arch_space
 from irlas_jax.strategies import base
 
 
 @dataclasses.dataclass(frozen=True)
 class RandomSettings:
-  opset: OpSet
-  t_max: int
+  space: ArchSpace
   batch_size: int
 
 
@@ -32,16 +33,16 @@ class RandomState:
 
 
 def init(key, config) -> RandomState:
-  """``config`` fields: ``space``, ``t_max``, ``batch_size``."""
+  """``config`` fields: ``space``, ``t_max`` (layer spaces), ``batch_size``."""
   del key
-  settings = RandomSettings(get_opset(config.space), int(config.t_max),
+  settings = RandomSettings(get_arch_space(config.space, config.get("t_max")),
                             int(config.batch_size))
   return RandomState(jnp.zeros((), jnp.int32), settings)
 
 
 def propose(state: RandomState, key):
   s = state.settings
-  return sample_uniform(key, s.batch_size, s.t_max, s.opset), None
+  return s.space.sample(key, s.batch_size), None
 
 
 def update(state: RandomState, blocks, rewards, aux) -> RandomState:

@@ -7,6 +7,7 @@ from ml_collections import config_dict
 from experiments.jobs import analysis_msf
 from experiments.jobs import expert
 from experiments.jobs import irl
+from experiments.jobs import latency
 from experiments.jobs import nb201_convergence
 from experiments.jobs import search
 from experiments.jobs import train
@@ -15,6 +16,7 @@ JOBS = {
     "analysis_msf": analysis_msf.run,
     "expert": expert.run,
     "irl": irl.run,
+    "latency": latency.run,
     "nb201_convergence": nb201_convergence.run,
     "search": search.run,
     "train": train.run,

@@ -4,6 +4,7 @@ import os
 
 from ml_collections import config_dict
 
+from experiments.jobs import ablation
 from experiments.jobs import analysis_msf
 from experiments.jobs import expert
 from experiments.jobs import irl
@@ -13,6 +14,7 @@ from experiments.jobs import search
 from experiments.jobs import train
 
 JOBS = {
+    "ablation": ablation.run,
     "analysis_msf": analysis_msf.run,
     "expert": expert.run,
     "irl": irl.run,

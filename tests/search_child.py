@@ -18,6 +18,7 @@ from irlas_jax import features  # noqa: E402
 from irlas_jax.irl.mirror_stimuli import MirrorStimuli  # noqa: E402
 from irlas_jax.search import search  # noqa: E402
 from irlas_jax.spaces import BLOCK_OPS  # noqa: E402
+from irlas_jax.strategies import evolution  # noqa: E402
 from irlas_jax.strategies import qlearning  # noqa: E402
 
 T_MAX = 4
@@ -28,10 +29,13 @@ def tiny_config(strategy="qlearning"):
   q.schedule = ((3, 1.0), (3, 0.5), (2, 0.1))
   q.updates_per_iteration = 2
   q.replay_batch = 8
+  e = evolution.default_config()
+  e.population_size = 16
+  e.sample_size = 4
   return ml_collections.ConfigDict(dict(
       seed=3, strategy=strategy, space="block", t_max=T_MAX, batch_size=8, lam=30.0,
       normalize_f=False, num_iterations=8 if strategy != "qlearning" else None,
-      top_k=4, qlearning=q))
+      top_k=4, qlearning=q, evolution=e))
 
 
 def tiny_msf():

@@ -58,9 +58,9 @@ def test_resume_after_sigkill_equals_an_unbroken_run(tmp_path):
   assert [m["iteration"] for m in _metrics(killed)] == list(range(8))
 
 
-def test_random_and_qlearning_run_through_the_same_driver(tmp_path, capsys):
+def test_every_block_strategy_runs_through_the_same_driver(tmp_path, capsys):
   msf = search_child.tiny_msf()
-  for strategy in ("random", "qlearning"):
+  for strategy in ("random", "qlearning", "evolution"):
     workdir = str(tmp_path / strategy)
     summary = search(search_child.tiny_config(strategy), workdir,
                      search_child.fake_evaluator, msf, log=lambda _: None)

@@ -12,7 +12,7 @@ count). Searches see ``search_column`` and the chosen cell is reported on
 mirror_stimuli.json (fitted by Alg. 1 on the ResNet cell unless
 ``msf_path`` names one). About a minute on a laptop CPU.
 
-``--config.runlocal=True`` shrinks it to a smoke run (20 seeds, budget 60).
+``--config=experiments/configs/nb201_convergence.py:runlocal`` shrinks it to a smoke run (20 seeds, budget 60).
 """
 
 import ml_collections
@@ -35,8 +35,8 @@ def get_config(runlocal: str = ""):
   config.irl = irl_config.get_config().irl
   config.irl.space = "nb201"
   config.strategies = ("random", "evolution", "edge_qlearning")
-  config.lams = (0.0, 1.0, 3.0, 10.0)  # accuracy points per std of F; 0 = no MSF
-  config.num_seeds = 20 if runlocal else 500
+  config.lams = (0.0, 1.0, 3.0, 10.0, 30.0)  # accuracy points per std of F; 0 = no MSF
+  config.num_seeds = 20 if runlocal else 1000
   config.budget = 60 if runlocal else 500  # evaluations per search
   config.seed = 0
   # Proposals per iteration: 8 for Q-learning (the issue's budget-scaled

@@ -4,6 +4,7 @@ from ml_collections import config_dict
 
 from irlas_jax.evaluate import proxy
 from irlas_jax.irl import inverse_rl
+from irlas_jax.strategies import evolution
 from irlas_jax.strategies import qlearning
 
 
@@ -13,7 +14,7 @@ def search_config() -> config_dict.ConfigDict:
   config.seed = 0
   config.space = "block"
   config.t_max = 24  # Sec. 4.1: maximum layer index of a block
-  config.strategy = "qlearning"  # or "random"
+  config.strategy = "qlearning"  # or "evolution", "random" (these need num_iterations)
   config.batch_size = 64  # Sec. 4.1: blocks per iteration
   config.num_iterations = None  # None: the strategy's schedule (178 for Q-learning)
   config.lam = 30.0  # Sec. 4.1: lambda of Eq. 9
@@ -21,6 +22,7 @@ def search_config() -> config_dict.ConfigDict:
   config.top_k = 8
   config.tensorboard = True  # event files in <workdir>/tensorboard, where TF is installed
   config.qlearning = qlearning.default_config()
+  config.evolution = evolution.default_config()  # Real et al. 2019 (Sec. 3.5)
   config.irl = inverse_rl.default_config()
   config.evaluator = proxy.default_config()
   return config

@@ -48,9 +48,9 @@ def load_msf(config, workdir, log=print) -> MirrorStimuli:
   log(f"fitting the mirror stimuli function on {list(irl.experts)} "
       f"({irl.encoding}, RL step {irl.rl_step})")
   msf, info, _ = irl_job.fit_and_check(irl, log=None)
-  log(f"  {info['rounds']} rounds, ResNet cell is the best cell: "
-      f"{info['optimal_is_expert']}; cells scoring at least as high: "
-      f"{info['expert_vs_random']['rank']}")
+  log(f"  {info['rounds']} rounds; the ResNet cell is the best cell: "
+      f"{info['optimal_is_expert']} ({info['expert_vs_random']['rank']} of 15625 cells, "
+      f"itself included, score at least as high)")
   msf.save(os.path.join(workdir, "mirror_stimuli.json"))
   return msf
 

@@ -104,6 +104,7 @@ def run(config, workdir):
         f"{'  = the expert' if info['optimal_is_expert'] else ''}")
   print(f"expert F={rank['f']:.4f}; random blocks: max {rank['random_max']:.4f}, "
         f"mean {rank['random_mean']:.4f}, std {rank['random_std']:.4f}; "
-        f"{rank['rank']} of {config.irl.num_random} score at least as high")
+        f"{rank['rank']} of {rank['num']} score at least as high"
+        f"{' (every cell of the space, itself included)' if enumeration.enumerable(msf.opset.name) else ''}")
   print(f"wrote {os.path.join(workdir, 'mirror_stimuli.json')}")
   return msf, info

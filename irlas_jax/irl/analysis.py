@@ -84,7 +84,7 @@ def rank_among_random(msf: MirrorStimuli, block: Block, num: int = 10_000,
   randoms = _random_blocks(msf, num, key)
   f_random = np.asarray(msf(randoms), np.float64)
   f_block = float(msf(block))
-  return {"rank": int(np.sum(f_random >= f_block)), "f": f_block,
+  return {"rank": int(np.sum(f_random >= f_block)), "f": f_block, "num": int(f_random.size),
           "random_max": float(f_random.max()), "random_mean": float(f_random.mean()),
           "random_std": float(f_random.std())}
 

@@ -41,7 +41,7 @@ if __name__ == "__main__":
   workdir = sys.argv[1]
   distributed.initialize(distributed.default_config())  # unset: a no-op
   config = search_child.tiny_config()
-  config.qlearning.schedule = ((2, 1.0), (2, 0.1))
+  config.qlearning.schedule = ((1, 1.0), (2, 0.1))
   evaluator = ProxyEvaluator(evaluator_config(), search_child.T_MAX, log=lambda _: None)
   summary = search(config, workdir, evaluator, search_child.tiny_msf(), log=lambda _: None)
   metrics = [{k: v for k, v in m.items() if not k.endswith("_s")} for m in summary["metrics"]]

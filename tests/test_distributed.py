@@ -71,7 +71,7 @@ def test_sharded_search_equals_single_device_search(tmp_path):
   for h, acc in one["cache"].items():
     assert four["cache"][h] == pytest.approx(acc, abs=1e-4), h
   # Hence the same search: the same proposals, rewards and best blocks.
-  assert len(one["metrics"]) == 4
+  assert len(one["metrics"]) == 3
   for a, b in zip(one["metrics"], four["metrics"]):
     assert a.keys() == b.keys()
     for k in a:

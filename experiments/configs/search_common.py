@@ -2,6 +2,7 @@
 
 from ml_collections import config_dict
 
+from irlas_jax import distributed
 from irlas_jax.evaluate import proxy
 from irlas_jax.irl import inverse_rl
 from irlas_jax.strategies import evolution
@@ -25,4 +26,5 @@ def search_config() -> config_dict.ConfigDict:
   config.evolution = evolution.default_config()  # Real et al. 2019 (Sec. 3.5)
   config.irl = inverse_rl.default_config()
   config.evaluator = proxy.default_config()
+  config.distributed = distributed.default_config()  # multi-host: see README
   return config

@@ -36,6 +36,14 @@ recompiles. Decisions:
 * Cache: keyed by canonical hash (and this evaluator's config), hits skip
   training; duplicates within a call are trained once.
 * Divergence (non-finite loss or weights): accuracy 0 and a warning.
+* Several processes (``jax.distributed``, :mod:`irlas_jax.distributed`):
+  every process runs the same deterministic search, so every process holds
+  the same batch; the batch becomes one global array sharded over the
+  devices of every host (``jax.make_array_from_callback``: each process
+  provides only its own shards), each host trains its share, and the
+  accuracies are all-gathered (``multihost_utils.process_allgather``).
+  Only the dynamic modes are sharded: ``static`` is refused and ``auto``
+  means ``map`` there (a timed choice could differ between processes).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import math
 import time
 
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -98,6 +107,12 @@ class CostModel:
     return math.ceil(num_blocks / arch_batch) * run
 
 
+def _global_array(x, sharding) -> jax.Array:
+  """A global array of ``x``, which every process holds whole."""
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
 class ProxyEvaluator:
   """F_accuracy by proxy training; see the module docstring."""
 
@@ -142,6 +157,14 @@ class ProxyEvaluator:
     self.cache: dict[str, float] = {}
     self.costs: dict[str, CostModel] = {}
     self.chosen_mode: str | None = None if config.mode == "auto" else config.mode
+    if jax.process_count() > 1:
+      if config.mode == "static":
+        raise ValueError("config.mode='static' trains on one device per process; with "
+                         "several processes use 'map' or 'vmap' (sharded over all hosts)")
+      if config.mode == "auto":
+        self.chosen_mode = "map"
+        log("evaluator: several processes, mode 'map' (auto timing could differ "
+            "between processes)")
     self.fingerprint = json.dumps(json.loads(config.to_json_best_effort()), sort_keys=True)
 
   # -- networks --------------------------------------------------------------
@@ -161,7 +184,14 @@ class ProxyEvaluator:
     return jax.random.fold_in(jax.random.key(int(self.config.seed)), int(block_hash[:7], 16))
 
   def _data(self):
-    return self.images, self.labels, self.val_images, self.val_labels
+    if jax.process_count() == 1:
+      return self.images, self.labels, self.val_images, self.val_labels
+    if not hasattr(self, "_global_data"):
+      replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+      self._global_data = tuple(
+          _global_array(x, replicated)
+          for x in (self.images, self.labels, self.val_images, self.val_labels))
+    return self._global_data
 
   # -- static mode -----------------------------------------------------------
 
@@ -235,7 +265,15 @@ class ProxyEvaluator:
       pad = self.arch_batch - len(chunk)
       batch = stack_blocks(chunk + [chunk[0]] * pad)
       batch_keys = jnp.stack(list(chunk_keys) + [chunk_keys[0]] * pad)
+      if jax.process_count() > 1:  # one global batch over every host's devices
+        arch = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("arch"))
+        batch = jax.tree_util.tree_map(lambda x: _global_array(x, arch), batch)
+        batch_keys = jax.random.wrap_key_data(
+            _global_array(jax.random.key_data(batch_keys), arch))
       acc, loss = program(batch_keys, batch, jnp.int32(num_steps), *self._data())
+      if jax.process_count() > 1:
+        acc = multihost_utils.process_allgather(acc, tiled=True)
+        loss = multihost_utils.process_allgather(loss, tiled=True)
       acc, loss = np.asarray(acc), np.asarray(loss)
       results += [(float(acc[i]), float(loss[i])) for i in range(len(chunk))]
     return results

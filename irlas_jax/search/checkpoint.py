@@ -8,6 +8,12 @@ and bare numpy scalars are not pytree leaves it can store, so the second goes
 into a JSON item of the same ``ocp.args.Composite`` checkpoint. orbax writes
 each step to a temporary directory and renames it when complete, so a run
 killed in the middle of a save leaves the previous step intact.
+
+Arrays are saved and restored as host numpy arrays: the search state is
+small, and with several processes (``jax.distributed``) every process holds
+the same state (the search is deterministic), which orbax then writes once
+from the primary process; process-local ``jax.Array``s could not be saved
+there at all.
 """
 
 from __future__ import annotations
@@ -35,14 +41,13 @@ class SearchCheckpointer:
   def save(self, step: int, arrays: Any, meta: dict) -> None:
     """Writes step ``step`` synchronously (it is complete when this returns)."""
     self._manager.save(step, args=ocp.args.Composite(
-        arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)))
+        arrays=ocp.args.StandardSave(jax.device_get(arrays)), meta=ocp.args.JsonSave(meta)))
     self._manager.wait_until_finished()
 
   def restore(self, step: int, like: Any) -> tuple[Any, dict]:
     """Restores step ``step``; ``like`` is a pytree with the arrays' structure."""
-    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
     restored = self._manager.restore(step, args=ocp.args.Composite(
-        arrays=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        arrays=ocp.args.StandardRestore(jax.device_get(like)), meta=ocp.args.JsonRestore()))
     return restored.arrays, restored.meta
 
   def close(self) -> None:

@@ -186,9 +186,14 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
     top = _Top(int(config.top_k), meta["top"])
     resumed = True
     log(f"resumed at iteration {start} from {checkpointer.directory}")
-  _rewrite_metrics(workdir, metrics)
+  # With several processes every one runs this same loop (the search is
+  # deterministic and the evaluator shares the training over all hosts); only
+  # process 0 writes metrics and event files (orbax coordinates checkpoints).
+  primary = jax.process_index() == 0
+  if primary:
+    _rewrite_metrics(workdir, metrics)
   board = (_TensorBoard(os.path.join(workdir, "tensorboard"), log)
-           if config.get("tensorboard", False) else None)
+           if config.get("tensorboard", False) and primary else None)
 
   for i in range(start, total):
     tick = time.perf_counter()
@@ -231,7 +236,8 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
     checkpointer.save(i + 1, {"strategy": state, "key": jax.random.key_data(base_key)},
                       {"iteration": i + 1, "config": current, "cache": cache,
                        "top": top.records, "metrics": metrics})
-    _append_metrics(workdir, record)
+    if primary:
+      _append_metrics(workdir, record)
     if board is not None:
       board.write(i + 1, record)
     eps = f" eps {record['epsilon']:.2f}" if record["epsilon"] is not None else ""

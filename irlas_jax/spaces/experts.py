@@ -75,12 +75,21 @@ MODIFICATIONS = ("resnet_modify1", "resnet_modify2", "resnet_modify3")
 
 def register_expert(name: str, expert_layers: Sequence[tuple[str, int, int]],
                     opset: OpSet) -> None:
-  """Adds expert ``name`` of the space ``opset`` (layers checked at once)."""
+  """Adds expert ``name`` of the space ``opset``.
+
+  Op names and preds are checked here with plain Python (registration runs at
+  import, and must not initialise JAX before a multi-host run calls
+  ``jax.distributed.initialize``); ``get`` validates the whole block.
+  """
   expert_layers = tuple(tuple(layer) for layer in expert_layers)
   known = _EXPERTS.get(name)
   if known is not None and known != (expert_layers, opset):
     raise ValueError(f"another expert is already registered as {name!r}")
-  from_layers(expert_layers, t_max=max(len(expert_layers), 1), opset=opset)
+  for t, layer in enumerate(expert_layers, start=1):
+    opset.op_id(layer[0])  # an unknown op fails here; the rest is checked by get()
+    if not all(0 <= p < opset.node(t) for p in layer[1:]):
+      raise ValueError(f"expert {name!r}, layer {t}: preds {layer[1:]} must be "
+                       f"earlier nodes")
   _EXPERTS[name] = (expert_layers, opset)
 
 

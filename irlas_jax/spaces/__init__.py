@@ -6,6 +6,7 @@ validation, uniform sampling), ``experts``, ``graph`` (jraph conversion and
 canonical hashing), ``render`` (drawings).
 """
 
+from irlas_jax.spaces import complex_blocks
 from irlas_jax.spaces import darts
 from irlas_jax.spaces import experts
 from irlas_jax.spaces import nb201

@@ -172,3 +172,33 @@ def test_imagenet_mobile_runlocal_on_mock_data(tmp_path):
   assert final["epoch"] == 1 and final["eval_examples"] == 16
   assert result["state"].params["head"]["classifier"]["kernel"].shape == (16, 1000)
   assert (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_data_parallel_training_follows_single_device_training(tmp_path):
+  """The batch split over 4 (simulated) devices: the same run up to float
+  reduction order (the gradient and BatchNorm sums are all-reduced)."""
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  children = {}
+  for name, flags in (("one", ""), ("four", "--xla_force_host_platform_device_count=4")):
+    workdir = tmp_path / name
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    children[name] = (workdir, subprocess.Popen(
+        [sys.executable, os.path.join(root, "tests", "train_child.py"), str(workdir)],
+        env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  results = {}
+  for name, (workdir, child) in children.items():
+    _, err = child.communicate(timeout=600)
+    assert child.returncode == 0, err[-3000:]
+    results[name] = json.loads((workdir / "result.json").read_text())
+  one, four = results["one"], results["four"]
+  assert one["devices"] == 1 and four["devices"] == 4
+  assert len(one["metrics"]) == 2
+  for a, b in zip(one["metrics"], four["metrics"]):
+    assert a["step"] == b["step"]
+    assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+    assert b["eval_accuracy"] == pytest.approx(a["eval_accuracy"], abs=2.1)  # 1 of 48
+  assert four["placement_devices"] == 4  # the batches really were split
+  for p1, p4 in zip(one["params"], four["params"]):
+    np.testing.assert_allclose(p4, p1, rtol=1e-3, atol=1e-4)

@@ -34,6 +34,15 @@ Decisions the paper leaves open:
   is dropped); evaluation covers every example (padded, masked batches).
 * The final network trains on the whole training split (no validation
   carve) and reports accuracy on ``eval_split`` (``"test"`` for CIFAR-10).
+* Data parallelism: every batch is split over all devices (of every
+  process, ``jax.distributed``) along its batch axis, the train state is
+  replicated, and XLA's SPMD partitioner inserts the gradient and BatchNorm
+  all-reduces; the arithmetic is that of one device on the whole batch (the
+  random augmentation too: threefry keys are partitionable), so a run on 4
+  devices follows a run on 1 up to float reduction order
+  (``tests/test_train.py``). ``batch_size`` must divide by the device count.
+  Each process loads the same batches (same seed) and contributes its own
+  devices' shards (``jax.make_array_from_callback``).
 * A non-finite training loss stops the run with ``FloatingPointError``
   (an error, not a silent number); the last good checkpoint stays.
 * ``model.param_budget`` (the ImageNet-mobile setting, "about 5M
@@ -258,6 +267,36 @@ def init_state(model, tx, key, image_shape) -> TrainState:
                     tx.init(params))
 
 
+class _Placement:
+  """Where arrays live: batches split over every device, the state replicated."""
+
+  def __init__(self):
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("data",))
+    self.num_devices = mesh.size
+    self.data = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    self.replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+  @staticmethod
+  def _put(x, sharding):
+    if jax.process_count() == 1:
+      return jax.device_put(x, sharding)
+    x = np.asarray(x)  # every process holds the whole value
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  def batch(self, *arrays):
+    return tuple(self._put(x, self.data) for x in arrays)
+
+  def replicate(self, tree):
+    return jax.tree_util.tree_map(lambda x: self._put(x, self.replicated), tree)
+
+
+def _host(x) -> np.ndarray:
+  """A replicated (or local) array as numpy, in any number of processes."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return np.asarray(x.addressable_data(0))
+  return np.asarray(x)
+
+
 def make_train_step(model, tx, data_config, key) -> Callable:
   """The jitted step ``(state, images, labels) -> (state, metrics)``; donates state."""
 
@@ -296,9 +335,11 @@ def make_eval_step(model, data_config) -> Callable:
 def evaluate(eval_step, state, split, batch_size: int) -> dict:
   """Accuracy (percent) and mean loss over every example of ``split``."""
   totals = np.zeros(3)
+  placement = _Placement()
+  batch_size = -(-batch_size // placement.num_devices) * placement.num_devices
   for batch in split.batches(batch_size, shuffle=False, remainder="pad"):
-    out = eval_step(state, batch["image"], batch["label"], batch["mask"])
-    totals += np.asarray([float(v) for v in out])
+    out = eval_step(state, *placement.batch(batch["image"], batch["label"], batch["mask"]))
+    totals += np.asarray([float(_host(v)) for v in out])
   correct, loss, count = totals
   return {"eval_accuracy": 100.0 * correct / max(count, 1),
           "eval_loss": loss / max(count, 1), "eval_examples": int(count)}
@@ -401,6 +442,10 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
                      f"splits {sorted(dataset.splits)}")
   model, model_info = build_model(config.model, dataset.image_shape,
                                   dataset.num_classes, log)
+  placement = _Placement()
+  if int(config.batch_size) % placement.num_devices:
+    raise ValueError(f"config.batch_size={config.batch_size} must divide by the "
+                     f"{placement.num_devices} devices it is split over")
   steps_per_epoch = dataset.train.num_batches(int(config.batch_size), "drop")
   if steps_per_epoch == 0:
     raise ValueError(f"config.batch_size={config.batch_size} is larger than the "
@@ -408,7 +453,8 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
   tx = make_optimizer(config, steps_per_epoch)
   schedule = learning_rate_schedule(config, steps_per_epoch)
   base_key = jax.random.key(int(config.seed))
-  state = init_state(model, tx, jax.random.fold_in(base_key, 0), dataset.image_shape)
+  state = placement.replicate(
+      init_state(model, tx, jax.random.fold_in(base_key, 0), dataset.image_shape))
   num_params = nn_lib.count_params({"params": state.params})
   train_step = make_train_step(model, tx, config.data, jax.random.fold_in(base_key, 1))
   eval_step = make_eval_step(model, config.data)
@@ -420,6 +466,7 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
   latest = checkpoints.latest_epoch()
   if latest is not None:
     state, meta = checkpoints.restore(latest, state)
+    state = placement.replicate(state) if jax.process_count() == 1 else state
     differences = _differences(meta["config"], current)
     if differences:
       checkpoints.close()
@@ -427,12 +474,16 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
                        f"new workdir or the same config. Differences: "
                        + "; ".join(differences))
     start, metrics, resumed = int(meta["epoch"]), meta["metrics"], True
-    log(f"resumed at epoch {start} (step {int(state.step)}) from {checkpoints.directory}")
+    log(f"resumed at epoch {start} (step {int(_host(state.step))}) from "
+        f"{checkpoints.directory}")
   metrics_path = os.path.join(workdir, "metrics.jsonl")
-  _write_metrics(metrics_path, metrics)
+  primary = jax.process_index() == 0  # one process writes files (orbax: checkpoints)
+  if primary:
+    _write_metrics(metrics_path, metrics)
   board = (_TensorBoard(os.path.join(workdir, "tensorboard"), log)
-           if config.get("tensorboard", False) else None)
-  log(f"final training: {num_params:,} parameters, {steps_per_epoch} steps per epoch, "
+           if config.get("tensorboard", False) and primary else None)
+  log(f"final training: {num_params:,} parameters, {placement.num_devices} device(s), "
+      f"{steps_per_epoch} steps per epoch, "
       f"{config.num_epochs} epochs, {dataset.train.num_examples} training images")
 
   batch_size = int(config.batch_size)
@@ -442,15 +493,16 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
       epoch_metrics = []
       for batch in dataset.train.batches(batch_size, seed=int(config.data.seed),
                                          epoch=epoch, shuffle=True, remainder="drop"):
-        state, step_metrics = train_step(state, batch["image"], batch["label"])
+        state, step_metrics = train_step(state, *placement.batch(batch["image"],
+                                                                 batch["label"]))
         epoch_metrics.append(step_metrics)
         step = epoch * steps_per_epoch + len(epoch_metrics)
         if config.log_every_steps and step % int(config.log_every_steps) == 0:
-          log(f"  step {step}: loss {float(step_metrics['loss']):.4f}")
+          log(f"  step {step}: loss {float(_host(step_metrics['loss'])):.4f}")
         if on_step is not None:
           on_step(step)
-      stacked = jax.device_get(jax.tree_util.tree_map(lambda *x: jnp.stack(x),
-                                                      *epoch_metrics))
+      stacked = jax.tree_util.tree_map(lambda *x: np.stack([_host(v) for v in x]),
+                                       *epoch_metrics)
       train_loss = float(np.mean(stacked["loss"]))
       if not np.all(np.isfinite(stacked["loss"])):
         raise FloatingPointError(f"non-finite training loss in epoch {epoch + 1} "
@@ -458,8 +510,9 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
                                  f"{(epoch + 1) * steps_per_epoch}); the last good "
                                  f"checkpoint is epoch {epoch}")
       train_s = time.perf_counter() - tick
-      record = {"epoch": epoch + 1, "step": int(state.step),
-                "learning_rate": float(schedule(int(state.step) - 1)),
+      step_count = int(_host(state.step))
+      record = {"epoch": epoch + 1, "step": step_count,
+                "learning_rate": float(schedule(step_count - 1)),
                 "train_loss": train_loss,
                 "train_accuracy": 100.0 * float(np.mean(stacked["accuracy"]))}
       record.update(evaluate(eval_step, state, eval_split, int(config.eval_batch_size)))
@@ -468,10 +521,11 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
       metrics.append(record)
       checkpoints.save(epoch + 1, state, {"epoch": epoch + 1, "metrics": metrics,
                                           "config": current})
-      with open(metrics_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+      if primary:
+        with open(metrics_path, "a") as f:
+          f.write(json.dumps(record) + "\n")
       if board is not None:
-        board.write(int(state.step), record)
+        board.write(step_count, record)
       log(f"epoch {epoch + 1:4d}/{config.num_epochs}: loss {train_loss:.4f}, train acc "
           f"{record['train_accuracy']:6.2f}, {config.eval_split} acc "
           f"{record['eval_accuracy']:6.2f}, lr {record['learning_rate']:.4f}, "
@@ -479,8 +533,9 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
   finally:
     checkpoints.close()
   final = metrics[-1] if metrics else None
-  io.write_json(os.path.join(workdir, "final_training.json"), {
-      "params": num_params, "model": model_info, "final": final,
-      "epochs": len(metrics)})
+  if primary:
+    io.write_json(os.path.join(workdir, "final_training.json"), {
+        "params": num_params, "model": model_info, "final": final,
+        "epochs": len(metrics)})
   return {"metrics": metrics, "final": final, "params": num_params, "state": state,
           "resumed": resumed}

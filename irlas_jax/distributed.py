@@ -13,7 +13,9 @@ Config fields (``config.distributed``, from :func:`default_config`):
 * ``num_processes``: number of processes (hosts);
 * ``process_id``: this process's index, ``0 .. num_processes - 1``;
 * ``auto``: call ``jax.distributed.initialize()`` without arguments, so JAX
-  detects the cluster itself (Cloud TPU, SLURM, Open MPI).
+  detects the cluster itself (Cloud TPU, SLURM, Open MPI);
+* ``cpu_collectives``: the CPU backend's collectives between processes
+  (``"gloo"``; GPUs and TPUs use their own).
 
 Decisions: a partly filled config (an address without a process count, an id
 out of range) is a ValueError naming the field, raised before JAX is touched;
@@ -35,6 +37,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.num_processes = ml_collections.FieldReference(None, field_type=int)
   c.process_id = ml_collections.FieldReference(None, field_type=int)
   c.auto = False
+  # Collectives between CPU processes (a CPU-only cluster, or the tests' two
+  # processes on one machine); GPU and TPU use their own.
+  c.cpu_collectives = "gloo"
   return c
 
 
@@ -73,6 +78,9 @@ def initialize(config, log=print) -> bool:
   check_config(config)
   if _INITIALIZED:
     return False
+  if config.get("cpu_collectives") and (config.coordinator_address is not None
+                                       or config.get("auto", False)):
+    jax.config.update("jax_cpu_collectives_implementation", config.cpu_collectives)
   if config.coordinator_address is not None:
     jax.distributed.initialize(coordinator_address=config.coordinator_address,
                                num_processes=int(config.num_processes),

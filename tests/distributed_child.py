@@ -50,7 +50,6 @@ if __name__ == "__main__":
   result = "result.json"
   if len(sys.argv) > 2:
     process_id, num_processes, port = (int(x) for x in sys.argv[2:5])
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     settings.coordinator_address = f"localhost:{port}"
     settings.num_processes, settings.process_id = num_processes, process_id
     result = f"result_{process_id}.json"

@@ -104,11 +104,14 @@ def test_resnet_expert_is_registered_as_the_space_default():
   block = experts.get("darts_resnet", t_max=15)
   assert block.opset is darts.DARTS_OPS
   layers = spaces.to_layers(block)
-  # Four residual units x + sep_conv_3x3(x), each reading the previous one.
-  for i, src in enumerate((1, 4, 7, 10)):
-    assert layers[3 * i: 3 * i + 3] == [("skip_connect", src, 0),
-                                        ("sep_conv_3x3", src, 0),
+  # y_i = sep_conv_3x3(y_{i-1}) + skip_connect(y_{i-2}); block nodes of
+  # y_0 .. y_5: 0, 1, 4, 7, 10, 13.
+  nodes = (0, 1, 4, 7, 10, 13)
+  for i in range(4):
+    assert layers[3 * i: 3 * i + 3] == [("skip_connect", nodes[i], 0),
+                                        ("sep_conv_3x3", nodes[i + 1], 0),
                                         ("add", 3 * i + 3, 3 * i + 2)]
+  assert len(layers) == 15 and [l[0] for l in layers[12:]] == ["concat"] * 3
   assert darts.genotype_blocks(darts.RESNET_GENOTYPE)[0].op.tolist() == block.op.tolist()
 
 

@@ -6,6 +6,7 @@ from ml_collections import config_dict
 
 from experiments.jobs import ablation
 from experiments.jobs import analysis_msf
+from experiments.jobs import darts
 from experiments.jobs import expert
 from experiments.jobs import irl
 from experiments.jobs import latency
@@ -16,6 +17,7 @@ from experiments.jobs import train
 JOBS = {
     "ablation": ablation.run,
     "analysis_msf": analysis_msf.run,
+    "darts": darts.run,
     "expert": expert.run,
     "irl": irl.run,
     "latency": latency.run,

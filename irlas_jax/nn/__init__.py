@@ -13,6 +13,8 @@ variables (of a block, a network, or any module holding dynamic blocks).
 """
 
 from irlas_jax.nn import blocks
+from irlas_jax.nn import darts
+from irlas_jax.nn import darts_eval
 from irlas_jax.nn import network
 from irlas_jax.nn import ops
 from irlas_jax.nn.blocks import DynamicBlock
@@ -22,6 +24,8 @@ from irlas_jax.nn.blocks import dynamic_variables_from_static
 from irlas_jax.nn.blocks import sink_mask
 from irlas_jax.nn.blocks import sinks_of_layers
 from irlas_jax.nn.blocks import static_variables_from_dynamic
+from irlas_jax.nn.darts import DartsSearchNetwork
+from irlas_jax.nn.darts_eval import DartsEvalNetwork
 from irlas_jax.nn.network import DOWNSAMPLE_KINDS
 from irlas_jax.nn.network import PRESETS
 from irlas_jax.nn.network import DynamicNetwork

@@ -44,12 +44,17 @@ so that features, the MSF, IRL and drawings work unchanged:
 The expert (``darts_resnet``, the space's default): the paper's expert is the
 ResNet basic block with depthwise convs, ``x + dw3(dw3(x))``. DARTS'
 ``sep_conv_3x3`` is itself two stacked ReLU-depthwise-pointwise-BN units, so
-one intermediate node ``sep_conv_3x3(h) + skip_connect(h)`` is exactly that
-block. The ResNet cell chains four of them from ``c_{k-1}`` (node ``i``
-reads node ``i - 1``; ``c_{k-2}`` is unused), i.e. four stacked residual
-units with the DARTS output concat. The expert genotype uses the same cell
-as normal and reduction cell (the reduction cell's stride-2 ``skip_connect``
-is DARTS' factorized reduce, the ResNet downsampling shortcut).
+``sep_conv_3x3(h) + skip_connect(h)`` would be exactly that block, but it
+is not a DARTS genotype: the supernet has one edge per (input, node) pair
+and the derivation keeps two *distinct* inputs per node, so no search could
+reach it. The expert is therefore the closest reachable residual cell: a
+chain of ``sep_conv_3x3`` through the nodes, each node adding the identity
+shortcut of the node before its conv's input,
+``y_i = sep_conv_3x3(y_{i-1}) + skip_connect(y_{i-2})`` with ``y_0 = c_{k-2}``,
+``y_1 = c_{k-1}`` (so every node is a residual unit whose shortcut skips
+one more node than ResNet's). The expert genotype uses the same cell as
+normal and reduction cell (the reduction cell's stride-2 ``skip_connect`` is
+DARTS' factorized reduce, the ResNet downsampling shortcut).
 
 A genotype's F (:func:`genotype_blocks`): both cells are scored as layer
 sequences by one MSF fitted on the expert cell; see
@@ -325,11 +330,11 @@ def cells_to_blocks(ops: jax.Array, inputs: jax.Array, t_max: int = T_MAX) -> Bl
 
 # -- the expert ------------------------------------------------------------------
 
-# Four chained residual units x + sep_conv_3x3(x) from c_{k-1} (module docstring).
-RESNET_CELL = (("sep_conv_3x3", 1), ("skip_connect", 1),
-               ("sep_conv_3x3", 2), ("skip_connect", 2),
-               ("sep_conv_3x3", 3), ("skip_connect", 3),
-               ("sep_conv_3x3", 4), ("skip_connect", 4))
+# y_i = sep_conv_3x3(y_{i-1}) + skip_connect(y_{i-2}) (module docstring).
+RESNET_CELL = (("sep_conv_3x3", 1), ("skip_connect", 0),
+               ("sep_conv_3x3", 2), ("skip_connect", 1),
+               ("sep_conv_3x3", 3), ("skip_connect", 2),
+               ("sep_conv_3x3", 4), ("skip_connect", 3))
 RESNET_GENOTYPE = Genotype(RESNET_CELL, tuple(range(2, 6)), RESNET_CELL,
                            tuple(range(2, 6)))
 # DARTS (second order) as published (Liu et al., 2019, genotypes.DARTS_V2).

@@ -8,6 +8,7 @@ evolution (Real et al. 2019); ``random`` the baseline.
 
 from irlas_jax.strategies import edge_qlearning
 from irlas_jax.strategies import evolution
+from irlas_jax.strategies import darts
 from irlas_jax.strategies import irl_step  # registers irl.rl_step='qlearning'
 from irlas_jax.strategies import qlearning
 from irlas_jax.strategies import random_search

@@ -7,6 +7,7 @@ from ml_collections import config_dict
 from experiments.jobs import ablation
 from experiments.jobs import analysis_msf
 from experiments.jobs import darts
+from experiments.jobs import darts_convergence
 from experiments.jobs import expert
 from experiments.jobs import irl
 from experiments.jobs import latency
@@ -18,6 +19,7 @@ JOBS = {
     "ablation": ablation.run,
     "analysis_msf": analysis_msf.run,
     "darts": darts.run,
+    "darts_convergence": darts_convergence.run,
     "expert": expert.run,
     "irl": irl.run,
     "latency": latency.run,

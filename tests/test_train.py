@@ -202,3 +202,24 @@ def test_data_parallel_training_follows_single_device_training(tmp_path):
   assert four["placement_devices"] == 4  # the batches really were split
   for p1, p4 in zip(one["params"], four["params"]):
     np.testing.assert_allclose(p4, p1, rtol=1e-3, atol=1e-4)
+
+
+def test_a_darts_genotype_trains_in_the_darts_evaluation_network(tmp_path):
+  from irlas_jax.spaces import darts as darts_space
+  config = train_cifar10.get_config("darts,runlocal")
+  config.num_epochs, config.tensorboard = 1, False
+  config.data.max_examples = 80
+  config.model.darts.layers, config.model.darts.channels = 3, 4
+  path = tmp_path / "genotype.txt"
+  path.write_text(str(darts_space.DARTS_V2) + "\n")
+  config.model.genotype = str(path)
+  out = final_training.train_and_evaluate(config, str(tmp_path / "run"), log=lambda _: None)
+  assert [m["epoch"] for m in out["metrics"]] == [1]
+  assert all(math.isfinite(m["train_loss"]) for m in out["metrics"])
+  info = io.read_json(str(tmp_path / "run" / "final_training.json"))
+  assert info["model"]["genotype"] == str(darts_space.DARTS_V2)
+  assert "auxiliary_head" in out["state"].params
+  # A bad genotype is named.
+  config.model.genotype = "Genotype(normal=[('conv_9x9', 0)])"
+  with pytest.raises(ValueError, match="config.model.genotype"):
+    final_training.train_and_evaluate(config, str(tmp_path / "bad"), log=lambda _: None)

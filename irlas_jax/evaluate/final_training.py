@@ -43,6 +43,17 @@ Decisions the paper leaves open:
   (``tests/test_train.py``). ``batch_size`` must divide by the device count.
   Each process loads the same batches (same seed) and contributes its own
   devices' shards (``jax.make_array_from_callback``).
+* A DARTS genotype (``model.source = "darts_genotype"``, IRLAS-differential
+  in Table 1) trains in DARTS' evaluation network
+  (:class:`irlas_jax.nn.DartsEvalNetwork`: ``model.darts.layers`` cells of
+  ``model.darts.channels``, auxiliary head, drop-path) instead of the block
+  network: the auxiliary logits add ``auxiliary_weight`` (0.4) times their
+  cross-entropy to the loss, and the drop-path probability rises linearly
+  with the epoch, ``drop_path_prob * epoch / num_epochs``, as in DARTS
+  (computed from the step inside the jitted step; no recompile). The rest
+  of the recipe is this config's (``train_cifar10.py:darts`` sets DARTS'
+  own numbers). ``model.genotype`` is a genotype in the DARTS format or the
+  path of a darts job's ``genotype.txt`` / ``genotype.json``.
 * A non-finite training loss stops the run with ``FloatingPointError``
   (an error, not a silent number); the last good checkpoint stays.
 * ``model.param_budget`` (the ImageNet-mobile setting, "about 5M
@@ -73,6 +84,7 @@ from irlas_jax import io
 from irlas_jax import nn as nn_lib
 from irlas_jax.nn import network as network_lib
 from irlas_jax.spaces import complex_blocks, experts
+from irlas_jax.spaces import darts as darts_space
 from irlas_jax.spaces.block import from_layers
 from irlas_jax.spaces.opset import BLOCK_OPS
 
@@ -96,6 +108,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.network_overrides = ml_collections.ConfigDict()
   c.model.param_budget = ml_collections.FieldReference(None, field_type=int)
   c.model.width_multiple = 8
+  c.model.darts = ml_collections.ConfigDict()  # DARTS' evaluation network (its defaults)
+  c.model.darts.channels = 36  # C
+  c.model.darts.layers = 20  # cells
+  c.model.darts.auxiliary = True
+  c.model.darts.auxiliary_weight = 0.4
+  c.model.darts.drop_path_prob = 0.2
   c.num_epochs = 600  # Sec. 4.2
   c.batch_size = 256  # Sec. 4.2
   c.learning_rate = 0.2  # Sec. 4.2: cosine schedule from 0.2
@@ -148,10 +166,8 @@ def block_layers_of(model_config) -> list[tuple[str, int, int]]:
                        f"best_blocks.json?)")
     return [tuple(layer) for layer in row["layers"]]
   if source == "darts_genotype":
-    raise NotImplementedError(
-        "config.model.source='darts_genotype' is not available yet: irlas_jax.nn "
-        "does not export the DARTS evaluation network; use 'block_file' or "
-        "'expert'")
+    raise ValueError("a DARTS genotype is not a block of the block space: it trains "
+                     "in the DARTS evaluation network (build_model)")
   raise ValueError(f"config.model.source={source!r}; known sources: "
                    f"{', '.join(MODEL_SOURCES)}")
 
@@ -210,9 +226,43 @@ def fit_param_budget(layers, config: network_lib.NetworkConfig, budget: int,
   return scaled, count_network_params(layers, scaled, channels)
 
 
+def genotype_of(model_config) -> darts_space.Genotype:
+  """The DARTS genotype of ``model_config.genotype`` (a string or a file)."""
+  text = model_config.get("genotype")
+  if not text:
+    raise ValueError("config.model.genotype must be a DARTS genotype or the path of "
+                     "a genotype.txt / genotype.json when config.model.source is "
+                     "'darts_genotype'")
+  if os.path.exists(text):
+    if text.endswith(".json"):
+      saved = io.read_json(text)
+      if not isinstance(saved, dict) or "genotype" not in saved:
+        raise ValueError(f"config.model.genotype={text!r} has no 'genotype' field")
+      text = saved["genotype"]
+    else:
+      with open(text) as f:
+        text = f.read()
+  try:
+    return darts_space.Genotype.parse(text)
+  except ValueError as e:
+    raise ValueError(f"config.model.genotype: {e}") from None
+
+
 def build_model(model_config, image_shape, num_classes, log=print):
-  """``(StaticNetwork, info)`` of the block ``model_config`` names."""
+  """``(network, info)`` of the block or genotype ``model_config`` names."""
   log = log or (lambda _: None)
+  if model_config.source == "darts_genotype":
+    if model_config.get("param_budget") is not None:
+      raise ValueError("config.model.param_budget scales the block network; for a "
+                       "DARTS genotype set config.model.darts.channels")
+    genotype = genotype_of(model_config)
+    d = model_config.darts
+    model = nn_lib.DartsEvalNetwork(
+        genotype, num_classes=int(num_classes), channels=int(d.channels),
+        layers=int(d.layers), auxiliary=bool(d.auxiliary),
+        drop_path_prob=float(d.drop_path_prob))
+    return model, {"genotype": str(genotype), "network": "darts_eval",
+                   "darts": d.to_dict()}
   layers = block_layers_of(model_config)
   from_layers(layers, t_max=max(len(layers), 1), opset=BLOCK_OPS)  # ValueError names the layer
   net = network_config(model_config, image_shape, num_classes)
@@ -297,19 +347,38 @@ def _host(x) -> np.ndarray:
   return np.asarray(x)
 
 
-def make_train_step(model, tx, data_config, key) -> Callable:
-  """The jitted step ``(state, images, labels) -> (state, metrics)``; donates state."""
+def make_train_step(model, tx, data_config, key, darts_config=None,
+                    steps_per_epoch: int = 1, num_epochs: int = 1) -> Callable:
+  """The jitted step ``(state, images, labels) -> (state, metrics)``; donates state.
 
-  def loss_fn(params, batch_stats, x, y):
-    logits, updated = model.apply({"params": params, "batch_stats": batch_stats}, x,
-                                  True, mutable=["batch_stats"])
+  For the DARTS evaluation network (``darts_config`` given): the auxiliary
+  loss and the linearly rising drop-path probability (module docstring).
+  """
+  is_darts = isinstance(model, nn_lib.DartsEvalNetwork)
+  if is_darts and darts_config is None:
+    raise ValueError("the DARTS evaluation network needs config.model.darts")
+
+  def loss_fn(params, batch_stats, x, y, step):
+    variables = {"params": params, "batch_stats": batch_stats}
+    if not is_darts:
+      logits, updated = model.apply(variables, x, True, mutable=["batch_stats"])
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+      return loss, (updated["batch_stats"], logits)
+    epoch = (step // steps_per_epoch).astype(jnp.float32)
+    drop = float(darts_config.drop_path_prob) * epoch / float(num_epochs)
+    (logits, aux), updated = model.apply(
+        variables, x, True, drop, mutable=["batch_stats"],
+        rngs={"dropout": jax.random.fold_in(jax.random.fold_in(key, step), 1)})
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    if aux is not None:
+      loss += float(darts_config.auxiliary_weight) * (
+          optax.softmax_cross_entropy_with_integer_labels(aux, y).mean())
     return loss, (updated["batch_stats"], logits)
 
   def step(state: TrainState, images, labels):
     x = data_lib.augment(jax.random.fold_in(key, state.step), images, data_config)
     (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, state.batch_stats, x, labels)
+        state.params, state.batch_stats, x, labels, state.step)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
@@ -325,6 +394,8 @@ def make_eval_step(model, data_config) -> Callable:
     x = data_lib.preprocess(images, data_config)
     logits = model.apply({"params": state.params, "batch_stats": state.batch_stats},
                          x, False)
+    if isinstance(logits, tuple):  # the DARTS network: (logits, aux_logits)
+      logits = logits[0]
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     correct = (jnp.argmax(logits, -1) == labels) & mask
     return jnp.sum(correct), jnp.sum(jnp.where(mask, loss, 0.0)), jnp.sum(mask)
@@ -456,7 +527,10 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
   state = placement.replicate(
       init_state(model, tx, jax.random.fold_in(base_key, 0), dataset.image_shape))
   num_params = nn_lib.count_params({"params": state.params})
-  train_step = make_train_step(model, tx, config.data, jax.random.fold_in(base_key, 1))
+  train_step = make_train_step(
+      model, tx, config.data, jax.random.fold_in(base_key, 1),
+      config.model.get("darts") if config.model.source == "darts_genotype" else None,
+      steps_per_epoch, int(config.num_epochs))
   eval_step = make_eval_step(model, config.data)
 
   current = json.loads(config.to_json_best_effort(sort_keys=True))

@@ -134,9 +134,11 @@ def test_model_sources(tmp_path):
   model.rank = 3
   with pytest.raises(ValueError, match="config.model.rank=3 but .* holds 2 blocks"):
     final_training.build_model(model, (8, 8, 1), 10)
-  model.source = "darts_genotype"
-  with pytest.raises(NotImplementedError, match="not available yet"):
+  model.source = "darts_genotype"  # without a genotype
+  with pytest.raises(ValueError, match="config.model.genotype must be a DARTS genotype"):
     final_training.build_model(model, (8, 8, 1), 10)
+  with pytest.raises(ValueError, match="not a block of the block space"):
+    final_training.block_layers_of(model)
   model.source, model.expert = "expert", "vgg"
   with pytest.raises(ValueError, match="config.model.expert='vgg'"):
     final_training.build_model(model, (8, 8, 1), 10)

@@ -86,7 +86,7 @@ class Searcher:
   """The compiled pieces of one search setting, reusable across seeds."""
 
   def __init__(self, config, image_shape, num_classes: int, steps_per_epoch: int,
-               msf: MirrorStimuli):
+               msf: MirrorStimuli, grad_fn=None):
     dc = config.darts
     darts_lib.check_config(dc)
     self.config = config
@@ -97,8 +97,11 @@ class Searcher:
     self.cell_f = darts_lib.make_cell_f(msf, self.primitives)
     data_cfg = data_config(config)
     augment = lambda key, x: data.augment(key, x, data_cfg)
+    # Settings that differ only in the alpha step (order, topology loss)
+    # share the compiled supernet: pass another Searcher's grad_fn.
+    self.grad_fn = darts_lib.make_grad_fn(self.model) if grad_fn is None else grad_fn
     self.step = darts_lib.make_train_step(self.model, dc, self.weight_tx, self.alpha_tx,
-                                          schedule, self.cell_f, augment)
+                                          schedule, self.cell_f, augment, self.grad_fn)
     self.evaluate = darts_lib.make_eval_step(self.model)
     self.expected_f = jax.jit(lambda a, k: darts_lib.expected_f(
         a, k, self.cell_f, dc.topology.expected_f_samples))

@@ -105,11 +105,14 @@ def run(config, workdir):
   steps = min(ds.train.num_batches(config.darts.batch_size),
               ds.validation.num_batches(config.darts.batch_size))
   histories = {}
+  grad_fn = None  # one compiled supernet for every condition
   for weight in config.topology_weights:
     run_config = config.copy_and_resolve_references()
     with run_config.unlocked():
       run_config.darts.topology.weight = float(weight)
-    searcher = darts_job.Searcher(run_config, ds.image_shape, ds.num_classes, steps, msf)
+    searcher = darts_job.Searcher(run_config, ds.image_shape, ds.num_classes, steps, msf,
+                                  grad_fn)
+    grad_fn = searcher.grad_fn
     histories[float(weight)] = []
     for seed in config.seeds:
       print(f"== topology weight {weight:g}, seed {seed}")

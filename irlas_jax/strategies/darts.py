@@ -364,7 +364,7 @@ def _unroll(params, grads, xi, weight_decay):
 
 @jax.jit
 def _perturb(params, direction, r):
-  eps = r / (optax.global_norm(direction) + 1e-12)
+  eps = r / (optax.tree.norm(direction) + 1e-12)
   plus = jax.tree.map(lambda w, v: w + eps * v, params, direction)
   minus = jax.tree.map(lambda w, v: w - eps * v, params, direction)
   return plus, minus, eps
@@ -481,7 +481,8 @@ def make_grad_fn(model) -> Callable:
 
 def make_train_step(model, config, weight_tx, alpha_tx, schedule,
                     cell_f: FFn | None = None,
-                    augment: Callable | None = None) -> Callable:
+                    augment: Callable | None = None,
+                    grad_fn: Callable | None = None) -> Callable:
   """One search step: ``step(state, train_batch, val_batch, key) -> (state, metrics)``.
 
   Batches are ``(images, labels)``. The alpha step uses the validation batch
@@ -493,7 +494,9 @@ def make_train_step(model, config, weight_tx, alpha_tx, schedule,
 
   The step is a Python function over a few jitted programs (the supernet's
   forward/backward :func:`make_grad_fn`, the topology-loss gradient, the
-  optimizer updates); metrics are device arrays (no host sync).
+  optimizer updates); metrics are device arrays (no host sync). Steps of
+  several settings on one model can share one ``grad_fn``
+  (:func:`make_grad_fn`), hence one compile.
   """
   check_config(config)
   topo = config.topology
@@ -501,7 +504,7 @@ def make_train_step(model, config, weight_tx, alpha_tx, schedule,
   if use_topology and cell_f is None:
     raise ValueError("config.topology.weight > 0 needs cell_f (an MSF on the darts space)")
   order, ce_weight, topo_weight = int(config.order), float(config.ce_weight), float(topo.weight)
-  grad_fn = make_grad_fn(model)
+  grad_fn = make_grad_fn(model) if grad_fn is None else grad_fn
 
   @jax.jit
   def prepare(key, x_train, x_val):

@@ -58,7 +58,13 @@ DARTS' factorized reduce, the ResNet downsampling shortcut).
 
 A genotype's F (:func:`genotype_blocks`): both cells are scored as layer
 sequences by one MSF fitted on the expert cell; see
-:mod:`irlas_jax.strategies.darts` for how they are combined.
+:mod:`irlas_jax.strategies.darts` for how they are combined. The encoding
+matters here: under ``relative_depth`` (the block space's default) an
+all-``skip_connect`` cell scores above the expert among DARTS cells (its op
+features are not crossed with position); under ``positional`` the expert is
+the best DARTS cell (tested by enumeration), so the DARTS configs fit the
+MSF with ``positional`` (``--config.irl.encoding=positional`` for the irl
+job).
 
 :func:`cells_to_blocks` is the pure-jnp conversion (no Python loop over
 data) of sampled ``(ops, inputs)`` arrays to Blocks, used inside the jitted

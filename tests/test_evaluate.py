@@ -82,15 +82,18 @@ def test_a_diverging_network_scores_zero_and_spares_the_others(accuracies_by_mod
 
 
 def test_sharded_over_four_devices_equals_one_device(tmp_path):
-  losses = {}
+  children = {}
   for name, flags in (("one", ""), ("four", "--xla_force_host_platform_device_count=4")):
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     out = str(tmp_path / f"{name}.npy")
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "evaluate_child.py"),
-                             "vmap", out], env=env, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"devices {4 if name == 'four' else 1}" in result.stdout
+    children[name] = (out, subprocess.Popen(  # both at once: compile-bound
+        [sys.executable, os.path.join(ROOT, "tests", "evaluate_child.py"), "vmap", out],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  losses = {}
+  for name, (out, child) in children.items():
+    stdout, stderr = child.communicate(timeout=600)
+    assert child.returncode == 0, stderr[-2000:]
+    assert f"devices {4 if name == 'four' else 1}" in stdout
     losses[name] = np.load(out)
   assert losses["one"].shape == (6,)
   np.testing.assert_allclose(losses["four"], losses["one"], atol=1e-5)

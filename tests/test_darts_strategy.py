@@ -137,6 +137,7 @@ def msf():
   config = irl.default_config()
   config.space, config.t_max, config.experts = "darts", 15, ("darts_resnet",)
   config.encoding = "positional"  # as experiments/configs/darts_cifar10.py
+  config.num_random = 2000
   return irl.fit(["darts_resnet"], config, log=None)[0]
 
 

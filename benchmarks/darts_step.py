@@ -77,8 +77,8 @@ def main():
   base = np.median(variants["first order"][2])
   print(f"\nDARTS search step, darts_tiny (batch {b}, {dc.layers} cells, C={dc.channels}), "
         f"median of {args.repeats} interleaved rounds on {jax.devices()[0].platform}:\n")
-  print(f"| variant | ms / step | vs first order |")
-  print(f"|---|---:|---:|")
+  print("| variant | ms / step | vs first order |")
+  print("|---|---:|---:|")
   for name, (_, _, times) in variants.items():
     t = np.median(times)
     print(f"| {name} | {1000 * t:.0f} | {t / base:.3f} |")

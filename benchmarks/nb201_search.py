@@ -76,8 +76,8 @@ def main():
   evals = args.seeds * args.budget
   print(f"\n{args.seeds} seeds x {args.budget} evaluations, NAS-Bench-201 table, "
         f"{jax.devices()[0].platform}")
-  print(f"| strategy | batch | compile vmapped (s) | vmapped (s) | searches/s | "
-        f"compile single (s) | loop over seeds (s) | searches/s | vmapped speed-up |")
+  print("| strategy | batch | compile vmapped (s) | vmapped (s) | searches/s | "
+        "compile single (s) | loop over seeds (s) | searches/s | vmapped speed-up |")
   print("|---|---|---|---|---|---|---|---|---|")
   for name, batch, v_compile, v_time, s_compile, l_time, scaled in rows:
     label = " (scaled)" if scaled else ""

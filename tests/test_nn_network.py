@@ -10,6 +10,7 @@ import pytest
 
 from irlas_jax import nn as irlas_nn
 from irlas_jax.spaces import experts, from_layers
+from tests.test_nn_blocks import random_variables
 
 T_MAX = 6
 CONFIG = irlas_nn.tiny()
@@ -23,25 +24,6 @@ BLOCKS = {
                                ("maxpool5x5", 4, 0), ("dwconv1x1", 4, 0)], T_MAX),
     "resnet": experts.get("resnet", T_MAX),
 }
-
-
-def random_variables(abstract_variables, seed):
-  """Random variables of the given shapes, drawn with numpy (no XLA compile)."""
-  rng = np.random.default_rng(seed)
-
-  def leaf(path, abstract):
-    name, shape = path[-1].key, abstract.shape
-    if name == "scale":
-      value = rng.uniform(0.5, 1.5, shape)
-    elif name in ("bias", "mean"):
-      value = 0.3 * rng.standard_normal(shape)
-    elif name == "var":
-      value = rng.uniform(0.5, 2.0, shape)
-    else:
-      value = 0.3 * rng.standard_normal(shape)
-    return jnp.asarray(value, jnp.float32)
-
-  return jax.tree_util.tree_map_with_path(leaf, abstract_variables)
 
 
 @functools.cache

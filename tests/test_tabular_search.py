@@ -214,3 +214,13 @@ def test_the_convergence_study_runs_end_to_end(tmp_path, capsys):
   assert (tmp_path / "convergence.png").stat().st_size > 10_000
   assert (tmp_path / "mirror_stimuli.json").exists()
   assert "n to reach" in capsys.readouterr().out
+
+
+def test_bad_tabular_inputs_are_named():
+  config = _config("random", 10)
+  config.space = "block"
+  config.t_max = 4
+  with pytest.raises(ValueError, match="space 'nb201'"):
+    tabular_search.make_search(strategies.get("random"), config, 10)
+  with pytest.raises(ValueError, match=r"int\[..., 6\]"):
+    tabular.lookup(jnp.zeros(nb201.NUM_CELLS), jnp.zeros((3, 5), jnp.int32))

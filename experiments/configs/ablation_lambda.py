@@ -17,6 +17,7 @@ from ml_collections import config_dict
 
 from experiments.configs import quick
 from experiments.configs import search_cifar10
+from experiments.configs import test as test_config
 from irlas_jax import distributed
 
 
@@ -46,18 +47,8 @@ def get_config(arg: str = ""):
     config.latency.image_size, config.latency.num_classes = 224, 1000
     config.latency.rounds, config.latency.calls_per_round = 10, 5
   if "test" in arg:
-    s = config.search
-    s.t_max = s.irl.t_max = 6
-    s.irl.num_random = 1000
-    s.batch_size = 4
-    s.qlearning.schedule = ((1, 1.0), (1, 0.1))
-    s.qlearning.replay_batch = 8
-    s.evaluator.epochs = 1
-    s.evaluator.arch_batch = 4
-    s.evaluator.network_overrides.widths = (8,)
-    s.evaluator.network_overrides.repeats = (1,)
-    s.evaluator.data.max_examples = 300
-    s.top_k = 2
+    config.search = test_config.get_config()  # the end-to-end test's tiny search
+    config.search.evaluator.data.max_examples = 300
     config.top_k = 2
     config.latency.network = "tiny"
     config.latency.image_size, config.latency.batch_size = 8, 2

@@ -23,7 +23,6 @@ padded batch would change the others' outputs).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -128,7 +127,7 @@ def search(searcher: Searcher, ds, seed: int, workdir: str, log=print) -> list[d
   data_cfg = data_config(config)
   history = []
   metrics_path = os.path.join(workdir, "metrics.jsonl")
-  open(metrics_path, "w").close()
+  io.write_jsonl(metrics_path, [])
   step = 0
   for epoch in range(dc.epochs):
     start = time.perf_counter()
@@ -166,8 +165,7 @@ def search(searcher: Searcher, ds, seed: int, workdir: str, log=print) -> list[d
         "genotype": str(genotype), "seconds": time.perf_counter() - start,
     }
     history.append(record)
-    with open(metrics_path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+    io.append_jsonl(metrics_path, record)
     draw_cells(genotype, os.path.join(workdir, "cells", f"epoch_{epoch + 1:03d}.png"),
                title=f"epoch {epoch + 1}")
     if log:

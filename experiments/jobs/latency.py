@@ -46,16 +46,9 @@ from irlas_jax.spaces.opset import BLOCK_OPS
 
 
 def network_config(config) -> network_lib.NetworkConfig:
-  if config.network not in network_lib.PRESETS:
-    raise ValueError(f"config.network={config.network!r}; known presets: "
-                     f"{', '.join(network_lib.PRESETS)}")
-  overrides = {k: tuple(v) if isinstance(v, (list, tuple)) else v
-               for k, v in config.get("network_overrides", {}).items()}
-  try:
-    return network_lib.PRESETS[config.network]().replace(
-        num_classes=int(config.num_classes), image_size=int(config.image_size), **overrides)
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"config.network_overrides: {e}") from None
+  return network_lib.from_preset(config.network, config.get("network_overrides"),
+                                 num_classes=int(config.num_classes),
+                                 image_size=int(config.image_size))
 
 
 def random_variables(model, x, seed: int = 0):

@@ -174,16 +174,10 @@ def block_layers_of(model_config) -> list[tuple[str, int, int]]:
 
 def network_config(model_config, image_shape, num_classes) -> network_lib.NetworkConfig:
   """The preset of ``model_config.network`` with the data's classes and size."""
-  if model_config.network not in network_lib.PRESETS:
-    raise ValueError(f"config.model.network={model_config.network!r}; known presets: "
-                     f"{', '.join(network_lib.PRESETS)}")
-  overrides = {k: tuple(v) if isinstance(v, (list, tuple)) else v
-               for k, v in model_config.get("network_overrides", {}).items()}
-  try:
-    return network_lib.PRESETS[model_config.network]().replace(
-        num_classes=int(num_classes), image_size=int(image_shape[0]), **overrides)
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"config.model.network_overrides: {e}") from None
+  return network_lib.from_preset(model_config.network,
+                                 model_config.get("network_overrides"),
+                                 where="config.model", num_classes=int(num_classes),
+                                 image_size=int(image_shape[0]))
 
 
 def count_network_params(layers, config: network_lib.NetworkConfig,
@@ -416,7 +410,7 @@ def evaluate(eval_step, state, split, batch_size: int) -> dict:
           "eval_loss": loss / max(count, 1), "eval_examples": int(count)}
 
 
-# -- checkpoints, TensorBoard -------------------------------------------------------
+# -- checkpoints -------------------------------------------------------
 
 class _Checkpoints:
   """orbax: the train state as arrays plus a JSON item (epoch, metrics, config)."""
@@ -443,48 +437,6 @@ class _Checkpoints:
 
   def close(self):
     self._manager.close()
-
-
-class _TensorBoard:
-  def __init__(self, logdir: str, log):
-    self._writer = None
-    try:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      log("TensorBoard: tensorflow not installed; metrics go to metrics.jsonl only")
-      return
-    tf.config.set_visible_devices([], "GPU")
-    self._tf, self._writer = tf, tf.summary.create_file_writer(logdir)
-
-  def write(self, step: int, record: dict) -> None:
-    if self._writer is None:
-      return
-    with self._writer.as_default():
-      for name, value in record.items():
-        if isinstance(value, (int, float)) and name not in ("epoch", "step"):
-          self._tf.summary.scalar(name, float(value), step=step)
-    self._writer.flush()
-
-
-def _write_metrics(path: str, records: list[dict]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    for record in records:
-      f.write(json.dumps(record) + "\n")
-  os.replace(tmp, path)
-
-
-def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-  out = []
-  for key in sorted(set(saved) | set(current)):
-    if not prefix and key in RESUMABLE_FIELDS:
-      continue
-    a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += _differences(a, b, f"{prefix}{key}.")
-    elif a != b:
-      out.append(f"{prefix}{key}: {a!r} in the workdir, {b!r} now")
-  return out
 
 
 # -- the loop --------------------------------------------------------------------------
@@ -541,7 +493,7 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
   if latest is not None:
     state, meta = checkpoints.restore(latest, state)
     state = placement.replicate(state) if jax.process_count() == 1 else state
-    differences = _differences(meta["config"], current)
+    differences = io.config_differences(meta["config"], current, RESUMABLE_FIELDS)
     if differences:
       checkpoints.close()
       raise ValueError(f"{workdir!r} holds a training run with another config; use a "
@@ -553,8 +505,9 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   primary = jax.process_index() == 0  # one process writes files (orbax: checkpoints)
   if primary:
-    _write_metrics(metrics_path, metrics)
-  board = (_TensorBoard(os.path.join(workdir, "tensorboard"), log)
+    io.write_jsonl(metrics_path, metrics)
+  board = (io.TensorBoard(os.path.join(workdir, "tensorboard"), log,
+                        skip=("epoch", "step"))
            if config.get("tensorboard", False) and primary else None)
   log(f"final training: {num_params:,} parameters, {placement.num_devices} device(s), "
       f"{steps_per_epoch} steps per epoch, "
@@ -596,8 +549,7 @@ def train_and_evaluate(config, workdir: str, log: Callable[[str], None] = print,
       checkpoints.save(epoch + 1, state, {"epoch": epoch + 1, "metrics": metrics,
                                           "config": current})
       if primary:
-        with open(metrics_path, "a") as f:
-          f.write(json.dumps(record) + "\n")
+        io.append_jsonl(metrics_path, record)
       if board is not None:
         board.write(step_count, record)
       log(f"epoch {epoch + 1:4d}/{config.num_epochs}: loss {train_loss:.4f}, train acc "

@@ -131,13 +131,9 @@ class ProxyEvaluator:
     self.val_images = jnp.asarray(dataset.validation.float_images())
     self.val_labels = jnp.asarray(dataset.validation.labels)
     h, w, _ = dataset.image_shape
-    overrides = {k: tuple(v) if isinstance(v, (list, tuple)) else v
-                 for k, v in config.get("network_overrides", {}).items()}
-    try:
-      self.net_config = network_lib.PRESETS[config.network]().replace(
-          num_classes=dataset.num_classes, image_size=h, **overrides)
-    except (TypeError, ValueError) as e:
-      raise ValueError(f"config.network_overrides: {e}") from None
+    self.net_config = network_lib.from_preset(
+        config.network, config.get("network_overrides"), num_classes=dataset.num_classes,
+        image_size=h)
     data_items = tuple(sorted((k, _hashable(v)) for k, v in config.data.items()))
     self.settings = TrainSettings(
         epochs=int(config.epochs), batch_size=int(config.batch_size),

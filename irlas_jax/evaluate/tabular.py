@@ -54,6 +54,9 @@ class AccuracyTable:
 
 def lookup(accuracy: jax.Array, cells: jax.Array) -> jax.Array:
   """Accuracies of ``int32[..., 6]`` cells from a ``[15625]`` column (a gather)."""
+  if jnp.shape(cells)[-1:] != (nb201.NUM_EDGES,):
+    raise ValueError(f"cells must be int[..., {nb201.NUM_EDGES}] op ids (one per edge), "
+                     f"got shape {jnp.shape(cells)}")
   return accuracy[nb201.encode(cells)]
 
 

@@ -191,6 +191,20 @@ PRESETS = {"cifar10": cifar10, "imagenet_mobile": imagenet_mobile,
            "cifar10_proxy": cifar10_proxy, "tiny": tiny}
 
 
+def from_preset(name: str, overrides=None, where: str = "config", **fields) -> NetworkConfig:
+  """Preset ``name`` with ``fields`` (e.g. num_classes, image_size) and the
+  user's ``overrides`` (a mapping of NetworkConfig fields; lists become
+  tuples). Errors name ``{where}.network`` / ``{where}.network_overrides``."""
+  if name not in PRESETS:
+    raise ValueError(f"{where}.network={name!r}; known presets: {', '.join(PRESETS)}")
+  overrides = {k: tuple(v) if isinstance(v, (list, tuple)) else v
+               for k, v in dict(overrides or {}).items()}
+  try:
+    return PRESETS[name]().replace(**fields, **overrides)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"{where}.network_overrides: {e}") from None
+
+
 # -- shared modules -------------------------------------------------------------
 
 class Stem(nn.Module):

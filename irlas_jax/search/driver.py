@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from irlas_jax import io
 from irlas_jax.irl.analysis import random_f_stats
 from irlas_jax.irl.mirror_stimuli import MirrorStimuli
 from irlas_jax.search.checkpoint import SearchCheckpointer
@@ -63,19 +64,6 @@ RESUMABLE_FIELDS = ("num_iterations", "tensorboard", "top_k", "evaluator")
 
 def _search_config_json(config) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
-
-
-def _config_differences(saved: dict, current: dict, prefix="") -> list[str]:
-  out = []
-  for key in sorted(set(saved) | set(current)):
-    if not prefix and key in RESUMABLE_FIELDS:
-      continue
-    a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += _config_differences(a, b, f"{prefix}{key}.")
-    elif a != b:
-      out.append(f"{prefix}{key}: {a!r} in the workdir, {b!r} now")
-  return out
 
 
 def num_iterations(config, strategy_state) -> int:
@@ -96,32 +84,6 @@ def _topology_stats(config, msf: MirrorStimuli) -> tuple[float, float]:
   mean, std = random_f_stats(msf, int(config.get("normalize_samples", 10_000)),
                              jax.random.key(int(config.seed) + 7919))
   return mean, max(std, 1e-12)
-
-
-class _TensorBoard:
-  """Scalars to TensorBoard event files, where TensorFlow is available."""
-
-  def __init__(self, logdir: str, log):
-    self._writer = None
-    try:
-      import tensorboard  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      log("TensorBoard: tensorflow/tensorboard not installed; metrics go to "
-          "metrics.jsonl only")
-      return
-    tf.config.set_visible_devices([], "GPU")  # never take accelerator memory from JAX
-    self._tf = tf
-    self._writer = tf.summary.create_file_writer(logdir)
-
-  def write(self, step: int, record: dict) -> None:
-    if self._writer is None:
-      return
-    with self._writer.as_default():
-      for name, value in record.items():
-        if isinstance(value, (int, float)) and name != "iteration":
-          self._tf.summary.scalar(name, float(value), step=step)
-    self._writer.flush()
 
 
 class _Top:
@@ -177,7 +139,7 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
   if step is not None:
     arrays, meta = checkpointer.restore(step, {"strategy": state,
                                                "key": jax.random.key_data(base_key)})
-    differences = _config_differences(meta["config"], current)
+    differences = io.config_differences(meta["config"], current, RESUMABLE_FIELDS)
     if differences:
       raise ValueError(f"{workdir!r} holds a search with another config; use a new "
                        f"workdir or the same config. Differences: " + "; ".join(differences))
@@ -191,8 +153,8 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
   # process 0 writes metrics and event files (orbax coordinates checkpoints).
   primary = jax.process_index() == 0
   if primary:
-    _rewrite_metrics(workdir, metrics)
-  board = (_TensorBoard(os.path.join(workdir, "tensorboard"), log)
+    io.write_jsonl(os.path.join(workdir, "metrics.jsonl"), metrics)
+  board = (io.TensorBoard(os.path.join(workdir, "tensorboard"), log, skip=("iteration",))
            if config.get("tensorboard", False) and primary else None)
 
   for i in range(start, total):
@@ -237,7 +199,7 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
                       {"iteration": i + 1, "config": current, "cache": cache,
                        "top": top.records, "metrics": metrics})
     if primary:
-      _append_metrics(workdir, record)
+      io.append_jsonl(os.path.join(workdir, "metrics.jsonl"), record)
     if board is not None:
       board.write(i + 1, record)
     eps = f" eps {record['epsilon']:.2f}" if record["epsilon"] is not None else ""
@@ -248,17 +210,3 @@ def search(config, workdir: str, evaluator: Evaluator, msf: MirrorStimuli,
   checkpointer.close()
   return {"top": top.records, "metrics": metrics, "state": state, "resumed": resumed,
           "f_mean": f_mean, "f_std": f_std}
-
-
-def _rewrite_metrics(workdir: str, metrics: list[dict]) -> None:
-  path = os.path.join(workdir, "metrics.jsonl")
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    for record in metrics:
-      f.write(json.dumps(record) + "\n")
-  os.replace(tmp, path)
-
-
-def _append_metrics(workdir: str, record: dict) -> None:
-  with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
-    f.write(json.dumps(record) + "\n")

@@ -96,7 +96,12 @@ def make_search(strategy: base.Strategy, config, budget: int
   ``budget`` evaluations are kept. ``search`` is pure: jit it, vmap it over
   keys (and over ``lam``).
   """
+  if config.get("space") != "nb201":
+    raise ValueError(f"config.space={config.get('space')!r}: a tabular search runs over "
+                     f"the NAS-Bench-201 cells, space 'nb201'")
   budget = int(budget)
+  if budget < 1:
+    raise ValueError(f"budget must be >= 1, got {budget}")
   batch = int(config.batch_size)
   iterations = math.ceil(budget / batch)
 
